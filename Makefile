@@ -1,0 +1,63 @@
+# PoZapisi — every set-up step a newcomer needs lives here; .ci/run calls `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint fmt bench landing lock catalogs browser clean
+
+$(STAMP): requirements/dev.lock requirements/tools.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/tools.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements/dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP) catalogs
+
+catalogs: $(STAMP)
+	@if ls app/locale/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+	  $(BIN)/pybabel compile --use-fuzzy -q -d app/locale -D messages || exit 1; fi
+
+run: install
+	$(BIN)/pozapisi run --host $(HOST) --port $(PORT)
+
+# Chromium for the browser tests: Debian's package (Playwright cannot download browsers here).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "browser tests need Chromium: run 'sudo apt-get install chromium' (they are skipped until then)"; fi
+
+landing: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+test: install browser landing
+	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python -m app.db.probe 127.0.0.1 5432)}"; \
+	echo "external PostgreSQL for tests: $${TEST_DATABASE_URL:-none (embedded server only)}"; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check app workers tests bench
+	$(BIN)/ruff format --check app workers tests bench
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff check --fix app workers tests bench
+	$(BIN)/ruff format app workers tests bench
+
+bench: install
+	$(BIN)/python -m bench
+
+# Regenerate the hashed locks (records no index host).
+lock:
+	uv pip compile --quiet --generate-hashes --python-version 3.11 --extra dev pyproject.toml -o requirements/dev.lock
+	uv pip compile --quiet --generate-hashes --python-version 3.11 requirements/tools.in -o requirements/tools.lock
+
+clean:
+	rm -rf $(VENV) site .pozapisi

@@ -1,0 +1,1 @@
+"""PoZapisi: online booking for service businesses in Kazakhstan."""

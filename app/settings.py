@@ -1,0 +1,173 @@
+"""Typed settings, read once from the environment.
+
+Every variable has a documented default that works on a developer's machine; a bad value stops
+start-up with a message naming the variable, never a traceback deep inside a driver.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+LOCALES = ("ru", "kk", "en")
+DEFAULT_LOCALE = "ru"
+ALLOWED_REGIONS_DEFAULT = ("kz",)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    database_app_url: str | None = None
+    database_worker_url: str | None = None
+    test_database_url: str | None = None
+    queue_url: str | None = None
+    telegram_bot_token: str = ""
+    telegram_bot_username: str = "PoZapisiBot"
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_secret: str = ""
+    sms_api_url: str | None = None
+    sms_api_key: str = ""
+    smtp_url: str | None = None
+    mail_from: str = "PoZapisi <no-reply@pozapisi.kz>"
+    secret_key: str = ""
+    data_dir: Path = Path(".pozapisi")
+    landing_base_url: str = "/"
+    public_base_url: str = "http://127.0.0.1:8000"
+    default_timezone: str = "Asia/Almaty"
+    outbound_tls_min: str = "1.3"
+    storage_region: str = "kz"
+    allowed_regions: tuple[str, ...] = ALLOWED_REGIONS_DEFAULT
+    contact_email_info: str = "info@pozapisi.kz"
+    contact_email_support: str = "support@pozapisi.kz"
+    contact_phone_display: str = "+7 727 000 00 00"
+    environment: str = "development"
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+def _dsn(name: str, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            f"{name} must be a libpq URL such as postgresql://user@127.0.0.1:5432/db "
+            f"(got scheme {parts.scheme!r})"
+        )
+    return value
+
+
+def _url(name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SettingsError(f"{name} must be a URL with scheme {' or '.join(schemes)}")
+    return value.rstrip("/")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from ``env`` (default ``os.environ``), validating every value."""
+    env = os.environ if env is None else env
+    get = env.get
+    environment = get("POZAPISI_ENV", "development")
+    if environment not in ("development", "test", "production"):
+        raise SettingsError("POZAPISI_ENV must be development, test or production")
+
+    secret_key = get("SECRET_KEY", "")
+    if environment == "production" and len(secret_key) < 32:
+        raise SettingsError("SECRET_KEY must be set to at least 32 characters in production")
+    if secret_key and len(secret_key) < 16:
+        raise SettingsError("SECRET_KEY is too short: use at least 16 characters (32 in production)")
+
+    queue_url = _url("QUEUE_URL", get("QUEUE_URL"), ("postgresql", "postgres", "redis", "rediss"))
+    tls_min = get("OUTBOUND_TLS_MIN", "1.3")
+    if tls_min not in ("1.2", "1.3"):
+        raise SettingsError("OUTBOUND_TLS_MIN must be 1.2 or 1.3")
+
+    regions = tuple(
+        r.strip().lower() for r in get("ALLOWED_REGIONS", ",".join(ALLOWED_REGIONS_DEFAULT)).split(",") if r.strip()
+    )
+    region = get("STORAGE_REGION", "kz").lower()
+    if region not in regions:
+        raise SettingsError(
+            f"STORAGE_REGION={region!r} is outside ALLOWED_REGIONS {regions}: the privacy policy "
+            "promises data stays in Kazakhstan (section 6)"
+        )
+
+    token = get("TELEGRAM_BOT_TOKEN", "")
+    if token and ":" not in token:
+        raise SettingsError("TELEGRAM_BOT_TOKEN must look like 123456:ABC… (as BotFather gives it)")
+
+    tz = get("DEFAULT_TIMEZONE", "Asia/Almaty")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(tz)
+    except Exception as exc:
+        raise SettingsError(f"DEFAULT_TIMEZONE={tz!r} is not an IANA time zone") from exc
+
+    try:
+        return Settings(
+            database_url=_dsn("DATABASE_URL", get("DATABASE_URL")),
+            database_app_url=_dsn("DATABASE_APP_URL", get("DATABASE_APP_URL")),
+            database_worker_url=_dsn("DATABASE_WORKER_URL", get("DATABASE_WORKER_URL")),
+            test_database_url=_dsn("TEST_DATABASE_URL", get("TEST_DATABASE_URL")),
+            queue_url=queue_url,
+            telegram_bot_token=token,
+            telegram_bot_username=get("TELEGRAM_BOT_USERNAME", "PoZapisiBot"),
+            telegram_api_url=_url("TELEGRAM_API_URL", get("TELEGRAM_API_URL"), ("http", "https"))
+            or "https://api.telegram.org",
+            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET", ""),
+            sms_api_url=_url("SMS_API_URL", get("SMS_API_URL"), ("http", "https")),
+            sms_api_key=get("SMS_API_KEY", ""),
+            smtp_url=_url("SMTP_URL", get("SMTP_URL"), ("smtp", "smtps")),
+            mail_from=get("MAIL_FROM", "PoZapisi <no-reply@pozapisi.kz>"),
+            secret_key=secret_key,
+            data_dir=Path(get("DATA_DIR", ".pozapisi")),
+            landing_base_url=get("LANDING_BASE_URL", "/"),
+            public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            default_timezone=tz,
+            outbound_tls_min=tls_min,
+            storage_region=region,
+            allowed_regions=regions,
+            contact_email_info=get("CONTACT_EMAIL_INFO", "info@pozapisi.kz"),
+            contact_email_support=get("CONTACT_EMAIL_SUPPORT", "support@pozapisi.kz"),
+            contact_phone_display=get("CONTACT_PHONE_DISPLAY", "+7 727 000 00 00"),
+            environment=environment,
+            log_level=get("LOG_LEVEL", "INFO").upper(),
+        )
+    except msgspec.ValidationError as exc:  # pragma: no cover - all fields are validated above
+        raise SettingsError(str(exc)) from exc
+
+
+def secret_key_for(settings: Settings) -> str:
+    """The signing key: configured, else one generated and kept under DATA_DIR (development)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
