@@ -91,7 +91,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if environment == "production" and len(secret_key) < 32:
         raise SettingsError("SECRET_KEY must be set to at least 32 characters in production")
     if secret_key and len(secret_key) < 16:
-        raise SettingsError("SECRET_KEY is too short: use at least 16 characters (32 in production)")
+        raise SettingsError(
+            "SECRET_KEY is too short: use at least 16 characters (32 in production)"
+        )
 
     queue_url = _url("QUEUE_URL", get("QUEUE_URL"), ("postgresql", "postgres", "redis", "rediss"))
     tls_min = get("OUTBOUND_TLS_MIN", "1.3")
@@ -99,7 +101,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("OUTBOUND_TLS_MIN must be 1.2 or 1.3")
 
     regions = tuple(
-        r.strip().lower() for r in get("ALLOWED_REGIONS", ",".join(ALLOWED_REGIONS_DEFAULT)).split(",") if r.strip()
+        r.strip().lower()
+        for r in get("ALLOWED_REGIONS", ",".join(ALLOWED_REGIONS_DEFAULT)).split(",")
+        if r.strip()
     )
     region = get("STORAGE_REGION", "kz").lower()
     if region not in regions:

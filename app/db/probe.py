@@ -14,8 +14,10 @@ import asyncpg
 async def _probe(host: str, port: int) -> str | None:
     for user in ("postgres", "root"):
         try:
-            conn = await asyncpg.connect(host=host, port=port, user=user, database="postgres", timeout=3)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            conn = await asyncpg.connect(
+                host=host, port=port, user=user, database="postgres", timeout=3
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             continue
         try:
             if await conn.fetchval("select rolsuper from pg_roles where rolname = current_user"):

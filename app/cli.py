@@ -1,0 +1,165 @@
+"""The ``pozapisi`` command.
+
+pozapisi run [--host 127.0.0.1] [--port 8000] [--workers 1]
+pozapisi db upgrade
+pozapisi demo
+pozapisi audit verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.db import bootstrap
+from app.db.bootstrap import DatabaseUrls
+from app.db.urls import to_sqlalchemy
+from app.settings import Settings, SettingsError, load_settings
+
+
+def _fail(message: str) -> int:
+    print(f"pozapisi: {message}", file=sys.stderr)
+    return 2
+
+
+async def _with_owner_session(
+    owner_url: str, work: Callable[[AsyncSession], Coroutine[Any, Any, Any]]
+) -> Any:
+    engine = create_async_engine(to_sqlalchemy(owner_url), poolclass=NullPool)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def load_demo_if_empty(owner_url: str, *, force: bool = False) -> str | None:
+    from app.domain.demo import load_demo
+    from app.models import Business
+
+    async def work(session: AsyncSession) -> str | None:
+        count = await session.scalar(select(func.count()).select_from(Business))
+        if count and not force:
+            return None
+        business = await load_demo(session)
+        return business.slug
+
+    result: str | None = await _with_owner_session(owner_url, work)
+    return result
+
+
+async def audit_verify(owner_url: str) -> list[tuple[int, int, int | None, str]]:
+    async def work(session: AsyncSession) -> list[tuple[int, int, int | None, str]]:
+        rows = await session.execute(
+            text("SELECT chain_key, seq, audit_id, problem FROM audit_verify()")
+        )
+        return [(r.chain_key, r.seq, r.audit_id, r.problem) for r in rows]
+
+    result: list[tuple[int, int, int | None, str]] = await _with_owner_session(owner_url, work)
+    return result
+
+
+def _cmd_db_upgrade(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
+    asyncio.run(bootstrap.upgrade(urls.owner))
+    print("database is up to date")
+    return 0
+
+
+def _cmd_demo(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
+    asyncio.run(bootstrap.upgrade(urls.owner))
+    slug = asyncio.run(load_demo_if_empty(urls.owner, force=True))
+    print(f"demo business: {slug}")
+    return 0
+
+
+def _cmd_audit_verify(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
+    problems = asyncio.run(audit_verify(urls.owner))
+    if not problems:
+        print("audit log: every chain holds")
+        return 0
+    chain, seq, audit_id, problem = problems[0]
+    where = "platform chain" if chain == 0 else f"business {chain}"
+    print(f"audit log BROKEN: {where}, entry #{seq} (row id {audit_id}): {problem}")
+    if len(problems) > 1:
+        print(f"... and {len(problems) - 1} more")
+    return 1
+
+
+def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    asyncio.run(bootstrap.upgrade(urls.owner))
+    slug = asyncio.run(load_demo_if_empty(urls.owner))
+    if slug:
+        print(f"loaded the demo business: http://{args.host}:{args.port}/app/b/{slug}")
+    os.environ["DATABASE_URL"] = urls.owner
+    os.environ["DATABASE_APP_URL"] = urls.app
+    os.environ["DATABASE_WORKER_URL"] = urls.worker
+    print(f"PoZapisi on http://{args.host}:{args.port}/")
+    uvicorn.run(
+        "app.main:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pozapisi", description="PoZapisi booking platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="migrate, load the demo if empty, serve")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1)
+    run.set_defaults(handler=_cmd_run)
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations and policy versions").set_defaults(
+        handler=_cmd_db_upgrade
+    )
+    sub.add_parser("demo", help="load the demo business (idempotent)").set_defaults(
+        handler=_cmd_demo
+    )
+    audit = sub.add_parser("audit", help="audit log commands")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="exit 0 when every chain holds, 1 otherwise").set_defaults(
+        handler=_cmd_audit_verify
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(f"configuration error: {exc}")
+    try:
+        urls = bootstrap.resolve(settings)
+    except Exception as exc:
+        return _fail(f"cannot reach or start PostgreSQL: {exc}")
+    try:
+        code: int = args.handler(urls, args, settings)
+        return code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if urls.embedded is not None:
+            urls.embedded.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

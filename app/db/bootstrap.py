@@ -1,0 +1,77 @@
+"""Find (or start) the database, migrate it, keep policy versions in step with the landing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.db import migrate
+from app.db.embedded import EmbeddedServer, embedded_server
+from app.db.urls import APP_ROLE, WORKER_ROLE, to_libpq, with_user
+from app.domain.policy import read_versions, versions_file
+from app.settings import Settings
+
+
+@dataclass
+class DatabaseUrls:
+    owner: str
+    app: str
+    worker: str
+    embedded: EmbeddedServer | None = None
+
+
+def resolve(settings: Settings) -> DatabaseUrls:
+    """The owner DSN from DATABASE_URL, else an embedded server under DATA_DIR (started here)."""
+    server = None
+    if settings.database_url:
+        owner = settings.database_url
+    else:
+        server = embedded_server(settings.data_dir)
+        owner = server.start()
+    return DatabaseUrls(
+        owner=owner,
+        app=settings.database_app_url or with_user(owner, APP_ROLE),
+        worker=settings.database_worker_url or with_user(owner, WORKER_ROLE),
+        embedded=server,
+    )
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    return await asyncpg.connect(to_libpq(dsn))
+
+
+async def sync_policy_versions(owner_url: str) -> int:
+    """Insert/update one ``policy_versions`` row per version in the versions file."""
+    path = versions_file()
+    if not path.exists():
+        return 0
+    versions = read_versions(path)
+    conn = await _connect(owner_url)
+    try:
+        async with conn.transaction():
+            for v in versions:
+                await conn.execute(
+                    "INSERT INTO policy_versions (version, digests, purposes, published_at, "
+                    "effective_at, material) VALUES ($1, $2::jsonb, $3, $4, $5, $6) "
+                    "ON CONFLICT (version) DO UPDATE SET digests = EXCLUDED.digests, "
+                    "purposes = EXCLUDED.purposes, published_at = EXCLUDED.published_at, "
+                    "effective_at = EXCLUDED.effective_at, material = EXCLUDED.material",
+                    v.version,
+                    json.dumps(v.digests, sort_keys=True),
+                    v.purposes,
+                    v.published_at,
+                    v.effective_at,
+                    v.material,
+                )
+    finally:
+        await conn.close()
+    return len(versions)
+
+
+async def upgrade(owner_url: str) -> None:
+    """`pozapisi db upgrade`: migrations (roles, RLS, audit functions), then policy versions."""
+    await asyncio.to_thread(migrate.upgrade, owner_url)
+    await sync_policy_versions(owner_url)

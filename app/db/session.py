@@ -1,0 +1,79 @@
+"""Engines and the one transaction helper.
+
+Every unit of work runs in ``db.transaction(business_id=…, account_id=…)``: the tenant and the
+signed-in person are set with ``set_config(…, true)``, i.e. for that transaction only, so a
+pooled connection never carries them over to the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from .urls import to_sqlalchemy
+
+_SET_CONTEXT = text(
+    "SELECT set_config('app.business_id', :business_id, true), "
+    "set_config('app.account_id', :account_id, true)"
+)
+
+
+_SET_ONE = text("SELECT set_config(:name, :value, true)")
+
+
+def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        to_sqlalchemy(dsn),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": "pozapisi"}},
+    )
+
+
+class Database:
+    """The runtime (non-owner, RLS-bound) engine and its sessions."""
+
+    def __init__(self, app_url: str, *, pool_size: int = 10) -> None:
+        self.url = app_url
+        self.engine = make_engine(app_url, pool_size=pool_size)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, business_id: int | None = None, account_id: int | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction with the tenant and account set for its duration only."""
+        async with self._sessions() as session, session.begin():
+            await set_context(session, business_id=business_id, account_id=account_id)
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def set_context(
+    session: AsyncSession, *, business_id: int | None = None, account_id: int | None = None
+) -> None:
+    """Set the tenant and/or the signed-in account for the rest of this transaction.
+
+    The one tenant setter: used when they are only known inside the transaction (a business
+    found by its slug, an account found by its Telegram id).
+    """
+    if business_id is not None and account_id is not None:
+        await session.execute(
+            _SET_CONTEXT, {"business_id": str(business_id), "account_id": str(account_id)}
+        )
+    elif business_id is not None:
+        await session.execute(_SET_ONE, {"name": "app.business_id", "value": str(business_id)})
+    elif account_id is not None:
+        await session.execute(_SET_ONE, {"name": "app.account_id", "value": str(account_id)})

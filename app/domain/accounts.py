@@ -1,0 +1,51 @@
+"""Accounts: found or created from a validated sign-in, never from unsigned data."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.i18n import LOCALES
+from app.models import Account
+from app.security.telegram import InitData
+
+
+async def account_from_telegram(session: AsyncSession, init: InitData) -> tuple[Account, bool]:
+    """The account of a Telegram user (created on first sight); returns (account, created)."""
+    user = init.user
+    account = (
+        await session.execute(
+            select(Account).where(Account.telegram_id == user.id, Account.deleted_at.is_(None))
+        )
+    ).scalar_one_or_none()
+    allows = bool(user.allows_write_to_pm)
+    if account is not None:
+        if allows and not account.allows_write_to_pm:
+            account.allows_write_to_pm = True
+        if (
+            not account.locale_chosen
+            and user.language_code in LOCALES
+            and account.locale != user.language_code
+        ):
+            account.locale = user.language_code
+        return account, False
+    name = " ".join(p for p in (user.first_name, user.last_name) if p).strip() or None
+    account = Account(
+        telegram_id=user.id,
+        name=name[:120] if name else None,
+        allows_write_to_pm=allows,
+        locale=user.language_code if user.language_code in LOCALES else "ru",
+    )
+    try:
+        async with session.begin_nested():
+            session.add(account)
+            await session.flush()
+    except IntegrityError:
+        # a concurrent first request created it; use that one
+        session.expunge(account)
+        account = (
+            await session.execute(select(Account).where(Account.telegram_id == user.id))
+        ).scalar_one()
+        return account, False
+    return account, True

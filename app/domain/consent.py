@@ -1,0 +1,118 @@
+"""Consent to the privacy policy (clause 3.1): append-only, tied to a policy version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import ConsentRequired, NotFound, ValidationFailed
+from app.i18n import N_, gettext
+from app.models import Consent, PolicyVersion
+
+REQUIRED_PURPOSES = frozenset({"booking", "notifications"})
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    version: str
+    purposes: list[str]
+    material: bool
+
+
+async def current_policy(session: AsyncSession, today: date | None = None) -> PolicyInfo:
+    today = today or datetime.now(UTC).date()
+    row = (
+        await session.execute(
+            select(PolicyVersion)
+            .where(PolicyVersion.effective_at <= today)
+            .order_by(PolicyVersion.effective_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(gettext(N_("No privacy policy is published yet.")))
+    return PolicyInfo(version=row.version, purposes=list(row.purposes), material=row.material)
+
+
+_LATEST = text(
+    "SELECT c.action, c.policy_version, c.purposes FROM consents c WHERE c.account_id = :a "
+    "ORDER BY c.id DESC LIMIT 1"
+)
+_MATERIAL_SINCE = text(
+    "SELECT EXISTS (SELECT 1 FROM policy_versions p WHERE p.material AND p.effective_at <= :today "
+    "AND p.effective_at > (SELECT effective_at FROM policy_versions WHERE version = :v))"
+)
+
+
+async def has_valid_consent(
+    session: AsyncSession, account_id: int, today: date | None = None
+) -> bool:
+    """Granted, not withdrawn since, and no material policy change has taken effect since."""
+    today = today or datetime.now(UTC).date()
+    latest = (await session.execute(_LATEST, {"a": account_id})).first()
+    if latest is None or latest.action != "granted":
+        return False
+    if not set(latest.purposes) >= REQUIRED_PURPOSES:
+        return False
+    changed = await session.scalar(_MATERIAL_SINCE, {"today": today, "v": latest.policy_version})
+    return not changed
+
+
+async def require_consent(session: AsyncSession, account_id: int) -> None:
+    if not await has_valid_consent(session, account_id):
+        raise ConsentRequired()
+
+
+async def record_consent(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    policy_version: str,
+    purposes: list[str],
+    action: str,
+    channel: str,
+    ip: str | None,
+    user_agent: str | None,
+) -> Consent:
+    policy = await current_policy(session)
+    if action == "granted":
+        if policy_version != policy.version:
+            raise ValidationFailed(
+                fields={
+                    "policy_version": gettext(
+                        N_("The privacy policy has changed: please read the current version.")
+                    )
+                }
+            )
+        unknown = set(purposes) - set(policy.purposes)
+        if unknown:
+            raise ValidationFailed(fields={"purposes": gettext(N_("Unknown purpose."))})
+        if not set(purposes) >= REQUIRED_PURPOSES:
+            raise ValidationFailed(
+                fields={
+                    "purposes": gettext(
+                        N_("Bookings cannot work without the booking and notification purposes.")
+                    )
+                }
+            )
+    consent = Consent(
+        account_id=account_id,
+        policy_version=policy_version,
+        purposes=sorted(set(purposes)),
+        action=action,
+        channel=channel,
+    )
+    session.add(consent)
+    await session.flush()
+    if ip or user_agent:
+        await session.execute(
+            text(
+                "INSERT INTO consent_technical (consent_id, ip, user_agent) "
+                "VALUES (:c, CAST(:ip AS inet), :ua)"
+            ),
+            {"c": consent.id, "ip": ip, "ua": (user_agent or "")[:400] or None},
+        )
+    return consent

@@ -1,0 +1,115 @@
+"""The demo business ``demo-salon``: what `make run` shows on a fresh machine. Idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import bookings
+from app.domain.audit import SYSTEM
+from app.domain.availability import find_slots
+from app.domain.errors import SlotTaken
+from app.domain.schedules import load_query, service_offers
+from app.models import Business, Service, Staff, StaffService, WorkingHours
+
+SLUG = "demo-salon"
+
+MASTERS = ["Айгерім Сәрсенова", "Дина Ахметова", "Ержан Қасымов", "Мария Ким"]
+# name per language, category, minutes, price in tenge, buffer after, which masters (index)
+SERVICES = [
+    ({"ru": "Женская стрижка", "kk": "Әйелдер шаш қиюы", "en": "Women's haircut"},
+     {"ru": "Волосы", "kk": "Шаш", "en": "Hair"}, 60, 8000, 10, [0, 1]),
+    ({"ru": "Мужская стрижка", "kk": "Ерлер шаш қиюы", "en": "Men's haircut"},
+     {"ru": "Волосы", "kk": "Шаш", "en": "Hair"}, 45, 5000, 5, [2]),
+    ({"ru": "Окрашивание", "kk": "Шаш бояу", "en": "Hair colouring"},
+     {"ru": "Волосы", "kk": "Шаш", "en": "Hair"}, 120, 18000, 15, [0, 1]),
+    ({"ru": "Укладка", "kk": "Шаш сәндеу", "en": "Blow-dry and styling"},
+     {"ru": "Волосы", "kk": "Шаш", "en": "Hair"}, 40, 6000, 0, [0, 1, 2]),
+    ({"ru": "Маникюр с покрытием", "kk": "Жабындысы бар маникюр", "en": "Manicure with gel polish"},
+     {"ru": "Ногти", "kk": "Тырнақ", "en": "Nails"}, 90, 9000, 10, [3]),
+    ({"ru": "Педикюр", "kk": "Педикюр", "en": "Pedicure"},
+     {"ru": "Ногти", "kk": "Тырнақ", "en": "Nails"}, 75, 10000, 10, [3]),
+    ({"ru": "Коррекция бровей", "kk": "Қас түзету", "en": "Brow shaping"},
+     {"ru": "Брови", "kk": "Қас", "en": "Brows"}, 30, 4000, 0, [1, 3]),
+    ({"ru": "Борода и усы", "kk": "Сақал мен мұрт", "en": "Beard and moustache trim"},
+     {"ru": "Волосы", "kk": "Шаш", "en": "Hair"}, 30, 3500, 5, [2]),
+]  # fmt: skip
+
+
+async def load_demo(session: AsyncSession, now: datetime | None = None) -> Business:
+    """Create the demo salon unless it exists (run with the owner's connection)."""
+    existing = (
+        await session.execute(select(Business).where(Business.slug == SLUG))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    now = now or datetime.now(UTC)
+    business = Business(
+        slug=SLUG,
+        name="Demo Salon «Ақ Бота»",
+        timezone="Asia/Almaty",
+        phone="+77270000000",
+        address="Алматы, пр. Абая, 10",
+        reminder_offsets_min=[1440, 120],
+    )
+    session.add(business)
+    await session.flush()
+    masters = [
+        Staff(business_id=business.id, name=name, sort_order=i) for i, name in enumerate(MASTERS)
+    ]
+    session.add_all(masters)
+    await session.flush()
+    for master in masters:
+        for weekday in range(6):  # Monday to Saturday, lunch 14:00–15:00
+            session.add(WorkingHours(business_id=business.id, staff_id=master.id, weekday=weekday,
+                                     start_time=time(10), end_time=time(14)))  # fmt: skip
+            session.add(WorkingHours(business_id=business.id, staff_id=master.id, weekday=weekday,
+                                     start_time=time(15), end_time=time(20)))  # fmt: skip
+    services = []
+    for order, (name, category, minutes, tenge, buffer_after, who) in enumerate(SERVICES):
+        service = Service(business_id=business.id, name=name, category=category, duration_min=minutes,
+                          price_tiyn=tenge * 100, buffer_after_min=buffer_after, sort_order=order)  # fmt: skip
+        session.add(service)
+        services.append((service, who))
+    await session.flush()
+    for service, who in services:
+        for index in who:
+            session.add(
+                StaffService(
+                    business_id=business.id, staff_id=masters[index].id, service_id=service.id
+                )
+            )
+    await session.flush()
+
+    # a few bookings on the next working days, so the calendar is not empty
+    tz = ZoneInfo(business.timezone)
+    planned = [(services[0], "Гүлнар"), (services[4], "Алия"), (services[1], "Нұрлан"),
+               (services[2], "Сәуле"), (services[6], "Камила")]  # fmt: skip
+    for days in range(1, 8):
+        if not planned:
+            break
+        day = (now.astimezone(tz) + timedelta(days=days)).date()
+        for (service, _who), client in planned[:3]:
+            offers = await service_offers(session, business.id, service.id)
+            query = await load_query(session, business, offers, list(offers.offers), day, day, now)
+            slots = find_slots(query)
+            if not slots:
+                break
+            slot = slots[(len(slots) * (len(planned) + 1)) // 7]
+            try:
+                await bookings.create_booking(
+                    session,
+                    business,
+                    bookings.BookingRequest(service_id=service.id, staff_id=slot.staff_id,
+                                            start=slot.start, source="dashboard", client_name=client),
+                    account=None,
+                    actor=SYSTEM,
+                    now=now,
+                )  # fmt: skip
+            except SlotTaken:
+                continue
+            planned.remove(((service, _who), client))
+    return business

@@ -1,0 +1,100 @@
+"""The Litestar application: plugins, routes and middleware wired in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.logging import StructLoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app import i18n
+from app.db.session import Database
+from app.routes import api, auth, health, pages
+from app.routes.errors import EXCEPTION_HANDLERS
+from app.security.headers import context_middleware
+from app.settings import Settings, get_settings
+
+APP_DIR = Path(__file__).parent
+
+
+def _configure_jinja(engine: JinjaTemplateEngine) -> None:
+    env = engine.engine
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        get_locale=i18n.get_locale,
+        locales=i18n.LOCALES,
+        language_name=i18n.language_name,
+    )
+    env.filters.update(
+        money=i18n.money,
+        fmt_date=i18n.fmt_date,
+        fmt_time=i18n.fmt_time,
+        localized=i18n.localized,
+    )
+
+
+def create_app(settings: Settings | None = None, *, app_url: str | None = None) -> Litestar:
+    """Build the app. ``app_url`` is the runtime role's DSN (non-owner, RLS-bound)."""
+    settings = settings or get_settings()
+    dsn = app_url or settings.database_app_url
+    if not dsn:
+        raise RuntimeError(
+            "DATABASE_APP_URL is not set: start the app with `pozapisi run`, which resolves it"
+        )
+    database = Database(dsn)
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    template_config = TemplateConfig(
+        directory=APP_DIR / "templates",
+        engine=JinjaTemplateEngine,
+        engine_callback=_configure_jinja,
+    )
+    app = Litestar(
+        route_handlers=[
+            health.healthz,
+            auth.auth_telegram,
+            api.ApiController,
+            *pages.ROUTES,
+            create_static_files_router(
+                path="/static", directories=[APP_DIR / "static"], name="static"
+            ),
+        ],
+        dependencies={
+            "db": Provide(lambda: database, use_cache=True, sync_to_thread=False),
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[context_middleware],
+        plugins=[HTMXPlugin()],
+        template_config=template_config,
+        openapi_config=OpenAPIConfig(title="PoZapisi API", version="1.0.0", path="/schema"),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        logging_config=StructLoggingConfig(log_exceptions="debug"),
+        lifespan=[lifespan],
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    return app
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for uvicorn workers: the CLI puts the resolved DSNs in the environment."""
+    return create_app(get_settings(), app_url=os.environ.get("DATABASE_APP_URL"))

@@ -1,0 +1,56 @@
+"""Sign-in codes and sessions (revocable server-side)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+)
+from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, created_at_column, id_column
+
+
+class OtpChallenge(Base):
+    __tablename__ = "otp_challenges"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'email')", name="channel"),
+        Index("ix_otp_challenges_destination", "destination_hash", "created_at"),
+    )
+
+    id: Mapped[int] = id_column()
+    channel: Mapped[str] = mapped_column(String(5))
+    # keyed hash of the phone/e-mail: throttling without keeping the address in clear
+    destination_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(20), default="sign_in", server_default="sign_in")
+    account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("accounts.id"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ip: Mapped[str | None] = mapped_column(INET)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (CheckConstraint("kind IN ('miniapp', 'dashboard', 'ops')", name="kind"),)
+
+    id: Mapped[str] = mapped_column(String(43), primary_key=True)  # the JWT's jti
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ip: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(String(400))

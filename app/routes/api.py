@@ -1,0 +1,364 @@
+"""Public JSON API, ``/api/v1`` — the contract pinned in DESIGN.md.
+
+Clients authenticate by header only (``Authorization: tma <initData>``); no cookie is read here,
+so the API needs no CSRF protection. Errors leave through ``app.routes.errors``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, HeaderParameter, PathParameter, QueryParameter
+from sqlalchemy import select, text
+
+from app.db.session import set_context
+from app.domain import bookings as booking_service
+from app.domain.accounts import account_from_telegram
+from app.domain.audit import Actor
+from app.domain.availability import find_slots
+from app.domain.consent import current_policy, record_consent, require_consent
+from app.domain.errors import NotFound, Unauthorized, ValidationFailed
+from app.domain.schedules import business_by_slug, load_query, service_offers
+from app.i18n import N_, get_locale, gettext, localized, set_locale
+from app.models import Account, Business, Service
+from app.routes.deps import DB, AppSettings
+from app.security.telegram import InitData, InvalidInitData, validate_init_data
+
+MAX_ID = 2**63 - 1
+MAX_DAYS = 31
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+
+
+class PolicyOut(msgspec.Struct):
+    version: str
+    purposes: list[str]
+    url: str
+
+
+class ConsentIn(msgspec.Struct, forbid_unknown_fields=True):
+    policy_version: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    purposes: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=20)
+    ]
+
+
+class ServiceOut(msgspec.Struct):
+    id: int
+    name: str
+    category: str | None
+    duration_min: int
+    price_tiyn: int
+    currency: str
+    staff_ids: list[int]
+
+
+class ServicesOut(msgspec.Struct):
+    services: list[ServiceOut]
+
+
+class SlotOut(msgspec.Struct):
+    start: str
+    end: str
+    staff_id: int
+
+
+class SlotsOut(msgspec.Struct):
+    slots: list[SlotOut]
+
+
+class BookingIn(msgspec.Struct, forbid_unknown_fields=True):
+    service_id: Id
+    start: Annotated[datetime, msgspec.Meta(tz=True)]
+    staff_id: Id | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class BookingOut(msgspec.Struct):
+    id: int
+    status: str
+    start: str
+    end: str
+    staff_id: int
+    service_id: int
+
+
+class MyBookingOut(msgspec.Struct):
+    id: int
+    status: str
+    start: str
+    end: str
+    staff_id: int
+    service_id: int
+    business: str
+    service_name: str
+    price_tiyn: int
+    code: str
+
+
+class MyBookingsOut(msgspec.Struct):
+    bookings: list[MyBookingOut]
+
+
+def _actor(request: Request[Any, Any, Any], account_id: int | None) -> Actor:
+    client = request.client
+    return Actor(
+        kind="client",
+        account_id=account_id,
+        ip=client.host if client else None,
+        user_agent=request.headers.get("user-agent"),
+        request_id=request.scope.get("state", {}).get("request_id"),
+    )
+
+
+def _init_data(request: Request[Any, Any, Any], settings: AppSettings) -> InitData:
+    header = request.headers.get("authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "tma" or not raw:
+        raise Unauthorized()
+    try:
+        init = validate_init_data(raw.strip(), settings.telegram_bot_token)
+    except InvalidInitData as exc:
+        raise Unauthorized() from exc
+    return init
+
+
+async def _signed_in(
+    session: Any, request: Request[Any, Any, Any], settings: AppSettings
+) -> Account:
+    init = _init_data(request, settings)
+    account, _created = await account_from_telegram(session, init)
+    if account.locale_chosen or init.user.language_code:
+        set_locale(account.locale)  # the saved choice, else Telegram's language, beats headers
+    return account
+
+
+def _check_range(date_from: date, date_to: date) -> None:
+    if date_to < date_from:
+        raise ValidationFailed(fields={"date_to": gettext(N_("Must not be before date_from."))})
+    if (date_to - date_from).days + 1 > MAX_DAYS:
+        raise ValidationFailed(
+            fields={"date_to": gettext(N_("Ask for at most 31 days at a time."))}
+        )
+
+
+def _staff_param(staff: str) -> int | None:
+    if staff == "any":
+        return None
+    if staff.isdigit() and 1 <= int(staff) <= MAX_ID:
+        return int(staff)
+    raise ValidationFailed(fields={"staff": gettext(N_("Give a master's id or “any”."))})
+
+
+class ApiController(Controller):
+    path = "/api/v1"
+    tags = ("api",)
+
+    @get("/policy")
+    async def policy(self, db: DB, settings: AppSettings) -> PolicyOut:
+        async with db.transaction() as session:
+            policy = await current_policy(session)
+        base = settings.landing_base_url.rstrip("/")
+        return PolicyOut(
+            version=policy.version, purposes=policy.purposes, url=f"{base}/{get_locale()}/privacy/"
+        )
+
+    @post("/me/consent", status_code=201)
+    async def consent(
+        self, request: Request[Any, Any, Any], data: ConsentIn, db: DB, settings: AppSettings
+    ) -> dict[str, Any]:
+        async with db.transaction() as session:
+            account = await _signed_in(session, request, settings)
+            await set_context(session, account_id=account.id)
+            consent = await record_consent(
+                session,
+                account.id,
+                policy_version=data.policy_version,
+                purposes=list(data.purposes),
+                action="granted",
+                channel="api",
+                ip=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"),
+            )
+        return {
+            "id": consent.id,
+            "policy_version": consent.policy_version,
+            "purposes": consent.purposes,
+        }
+
+    @get("/businesses/{slug:str}/services")
+    async def services(self, slug: FromPath[str], db: DB) -> ServicesOut:
+        async with db.transaction() as session:
+            business = await business_by_slug(session, slug)
+            rows = (
+                await session.execute(
+                    select(Service)
+                    .where(Service.business_id == business.id, Service.archived_at.is_(None))
+                    .order_by(Service.sort_order, Service.id)
+                )
+            ).scalars()
+            services = list(rows)
+            staff_rows = await session.execute(
+                text(
+                    "SELECT ss.service_id, array_agg(ss.staff_id ORDER BY st.sort_order, st.id) "
+                    "FROM staff_services ss JOIN staff st ON st.id = ss.staff_id "
+                    "WHERE ss.business_id = :b AND st.archived_at IS NULL GROUP BY ss.service_id"
+                ),
+                {"b": business.id},
+            )
+            staff_by_service = {service_id: list(ids) for service_id, ids in staff_rows}
+        locale = get_locale()
+        return ServicesOut(
+            services=[
+                ServiceOut(
+                    id=s.id,
+                    name=localized(s.name, locale),
+                    category=localized(s.category, locale) if s.category else None,
+                    duration_min=s.duration_min,
+                    price_tiyn=s.price_tiyn,
+                    currency=business.currency,
+                    staff_ids=staff_by_service.get(s.id, []),
+                )
+                for s in services
+            ]
+        )
+
+    @get("/businesses/{slug:str}/availability")
+    async def availability(
+        self,
+        slug: FromPath[str],
+        db: DB,
+        service: Annotated[int, QueryParameter(ge=1, le=MAX_ID)],
+        date_from: FromQuery[date],
+        date_to: FromQuery[date],
+        staff: Annotated[str, QueryParameter(max_length=20)] = "any",
+    ) -> SlotsOut:
+        _check_range(date_from, date_to)
+        staff_id = _staff_param(staff)
+        now = datetime.now(UTC)
+        async with db.transaction() as session:
+            business = await business_by_slug(session, slug)
+            await set_context(session, business_id=business.id)
+            offers = await service_offers(session, business.id, service)
+            if staff_id is not None and staff_id not in offers.offers:
+                raise NotFound(gettext(N_("This master does not perform this service.")))
+            staff_ids = [staff_id] if staff_id is not None else list(offers.offers)
+            if not staff_ids:
+                return SlotsOut(slots=[])
+            query = await load_query(session, business, offers, staff_ids, date_from, date_to, now)
+        return SlotsOut(
+            slots=[
+                SlotOut(start=s.start.isoformat(), end=s.end.isoformat(), staff_id=s.staff_id)
+                for s in find_slots(query)
+            ]
+        )
+
+    @post("/businesses/{slug:str}/bookings", status_code=201)
+    async def create_booking(
+        self,
+        request: Request[Any, Any, Any],
+        slug: FromPath[str],
+        data: BookingIn,
+        db: DB,
+        settings: AppSettings,
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=80, min_length=1)
+        ] = None,
+    ) -> Response[BookingOut]:
+        async with db.transaction() as session:
+            account = await _signed_in(session, request, settings)
+            business = await business_by_slug(session, slug)
+            await set_context(session, business_id=business.id, account_id=account.id)
+            await require_consent(session, account.id)
+            booking, created = await booking_service.create_booking(
+                session,
+                business,
+                booking_service.BookingRequest(
+                    service_id=data.service_id,
+                    staff_id=data.staff_id,
+                    start=data.start,
+                    comment=data.comment,
+                    source="api",
+                    idempotency_key=idempotency_key,
+                ),
+                account=account,
+                actor=_actor(request, account.id),
+            )
+            view = booking_service.booking_view(booking, business.timezone)
+        return Response(
+            BookingOut(**view),
+            status_code=201 if created else 200,
+            headers={"Location": f"/api/v1/me/bookings/{booking.id}"},
+        )
+
+    @get("/me/bookings")
+    async def my_bookings(
+        self, request: Request[Any, Any, Any], db: DB, settings: AppSettings
+    ) -> MyBookingsOut:
+        async with db.transaction() as session:
+            account = await _signed_in(session, request, settings)
+            await set_context(session, account_id=account.id)
+            rows = await session.execute(
+                text(
+                    "SELECT b.id, b.status, lower(b.period) AS s, upper(b.period) AS e, b.staff_id, "
+                    "b.service_id, z.slug, z.timezone, b.service_name, b.price_tiyn, b.public_code "
+                    "FROM bookings b JOIN businesses z ON z.id = b.business_id "
+                    "WHERE b.account_id = :a ORDER BY lower(b.period) DESC LIMIT 200"
+                ),
+                {"a": account.id},
+            )
+            items = list(rows)
+        locale = get_locale()
+        return MyBookingsOut(
+            bookings=[
+                MyBookingOut(
+                    id=r.id,
+                    status=r.status,
+                    start=r.s.astimezone(ZoneInfo(r.timezone)).isoformat(),
+                    end=r.e.astimezone(ZoneInfo(r.timezone)).isoformat(),
+                    staff_id=r.staff_id,
+                    service_id=r.service_id,
+                    business=r.slug,
+                    service_name=localized(r.service_name, locale),
+                    price_tiyn=r.price_tiyn,
+                    code=r.public_code,
+                )
+                for r in items
+            ]
+        )
+
+    @get("/me/bookings/{booking_id:int}")
+    async def my_booking(
+        self, request: Request[Any, Any, Any], booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
+        db: DB, settings: AppSettings,
+    ) -> BookingOut:  # fmt: skip
+        async with db.transaction() as session:
+            account = await _signed_in(session, request, settings)
+            await set_context(session, account_id=account.id)
+            booking = await booking_service.get_booking(session, booking_id, account_id=account.id)
+            tz = await session.scalar(
+                select(Business.timezone).where(Business.id == booking.business_id)
+            )
+        return BookingOut(**booking_service.booking_view(booking, tz or "Asia/Almaty"))
+
+    @post("/me/bookings/{booking_id:int}/cancel", status_code=200)
+    async def cancel(
+        self, request: Request[Any, Any, Any], booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)],
+        db: DB, settings: AppSettings,
+    ) -> BookingOut:  # fmt: skip
+        async with db.transaction() as session:
+            account = await _signed_in(session, request, settings)
+            await set_context(session, account_id=account.id)
+            booking = await booking_service.get_booking(session, booking_id, account_id=account.id)
+            await set_context(session, business_id=booking.business_id)
+            business = (
+                await session.execute(select(Business).where(Business.id == booking.business_id))
+            ).scalar_one()
+            booking = await booking_service.cancel_booking(
+                session, business, booking, by="client", actor=_actor(request, account.id)
+            )
+            view = booking_service.booking_view(booking, business.timezone)
+        return BookingOut(**view)

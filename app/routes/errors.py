@@ -1,0 +1,135 @@
+"""Every error leaves through here: one body shape, the caller's language, never a 500 for input.
+
+Body (pinned for /api/v1): ``{"error": CODE, "detail": text, "fields": {field: message}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
+
+from app.domain.bookings import is_slot_conflict
+from app.domain.errors import DomainError, NotFound, SlotTaken, ValidationFailed
+from app.i18n import N_, gettext
+
+log = structlog.get_logger(__name__)
+
+CODES_BY_STATUS = {
+    400: "validation",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "slot_taken",
+    413: "validation",
+    415: "validation",
+    422: "validation",
+    429: "rate_limited",
+}
+
+_FIELD_NAME = re.compile(r"field `([^`]+)`")
+
+
+def error_response(
+    status: int, code: str, detail: str, fields: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        {"error": code, "detail": detail, "fields": fields or {}},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _validation_fields(exc: ValidationException) -> dict[str, str]:
+    """Field → message in the caller's language, from Litestar/msgspec's validation details."""
+    fields: dict[str, str] = {}
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        key = str(item.get("key") or "")
+        message = str(item.get("message") or "")
+        named = _FIELD_NAME.search(message)
+        if key in ("", "data") and named:
+            key = named.group(1)
+        if "missing required field" in message:
+            text_ = gettext(N_("This field is required."))
+        elif "unknown field" in message:
+            text_ = gettext(N_("Unknown field."))
+        else:
+            text_ = gettext(N_("This value is not valid."))
+        fields[key or "body"] = text_
+    return fields
+
+
+def domain_error_handler(_request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return error_response(
+        exc.status, exc.code, gettext(exc.message), {k: v for k, v in exc.fields.items()}
+    )
+
+
+def validation_handler(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    return error_response(
+        422, "validation", gettext(ValidationFailed.message), _validation_fields(exc)
+    )
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, NotFoundException):
+        return error_response(404, "not_found", gettext(NotFound.message))
+    if isinstance(exc, MethodNotAllowedException):
+        return error_response(
+            405, "method_not_allowed", gettext(N_("This method is not allowed here."))
+        )
+    if status >= 500:
+        return internal_error_handler(request, exc)
+    if status in (400, 413, 415):  # a body that does not parse is the caller's input too
+        return error_response(
+            422 if status == 400 else status, "validation", gettext(ValidationFailed.message)
+        )
+    return error_response(status, CODES_BY_STATUS.get(status, "validation"), str(exc.detail))
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    if is_slot_conflict(exc):
+        return error_response(409, "slot_taken", gettext(SlotTaken.message))
+    sqlstate = getattr(exc.orig, "sqlstate", "") or ""
+    if sqlstate.startswith("22"):  # data exception: out of range, bad format — the caller's input
+        return error_response(422, "validation", gettext(ValidationFailed.message))
+    return internal_error_handler(request, exc)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal",
+        gettext(N_("Something went wrong on our side. Please try again.")),
+    )
+
+
+def overflow_handler(_request: Request[Any, Any, Any], _exc: OverflowError) -> Response[Any]:
+    return error_response(422, "validation", gettext(ValidationFailed.message))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_error_handler,
+    DBAPIError: database_error_handler,
+    OverflowError: overflow_handler,
+    Exception: internal_error_handler,
+}

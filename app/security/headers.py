@@ -1,0 +1,91 @@
+"""Per-request context and security headers, as one small ASGI middleware.
+
+It picks the request's language (ContextVar, so concurrent requests never mix), gives the
+request an id for the audit log, and adds the security headers every response carries.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.i18n import pick_locale, use_locale
+
+TELEGRAM_FRAME_ANCESTORS = "https://web.telegram.org https://*.telegram.org"
+CSP = (
+    "default-src 'self'; script-src 'self' https://telegram.org; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    f"base-uri 'none'; form-action 'self'; frame-ancestors 'self' {TELEGRAM_FRAME_ANCESTORS}"
+)
+STATIC_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+    (b"cross-origin-opener-policy", b"same-origin-allow-popups"),
+]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookie_locale(scope: Scope) -> str | None:
+    cookies = _header(scope, b"cookie")
+    if not cookies:
+        return None
+    for part in cookies.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "pz_lang":
+            return value
+    return None
+
+
+def _query_locale(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "lang" and value:
+            return value
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    if given and len(given) <= 64 and all(c.isalnum() or c in "-_." for c in given):
+        return given
+    return secrets.token_hex(8)
+
+
+def context_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        locale = pick_locale(
+            explicit=_query_locale(scope) or _cookie_locale(scope),
+            accept_language=_header(scope, b"accept-language"),
+        )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers.extend(h for h in STATIC_HEADERS if h[0] not in present)
+                headers.append((b"x-request-id", request_id.encode()))
+                if b"vary" not in present:
+                    headers.append((b"vary", b"Accept-Language, HX-Request"))
+                message["headers"] = headers
+            await send(message)
+
+        with use_locale(locale):
+            await app(scope, receive, send_with_headers)
+
+    return middleware

@@ -1,0 +1,111 @@
+"""Sessions: a signed JWT in an HttpOnly cookie, backed by a ``sessions`` row for revocation.
+
+The JWT pins its algorithm (HS256), audience and expiry and carries a ``jti`` naming its row;
+logout or account deletion revokes the row and with it the token, at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+ALGORITHM = "HS256"
+LIFETIME = {
+    "miniapp": timedelta(days=30),
+    "dashboard": timedelta(days=14),
+    "ops": timedelta(hours=8),
+}
+COOKIE_NAMES = {"miniapp": "__Host-pz_app", "dashboard": "__Host-pz_dash", "ops": "__Host-pz_ops"}
+
+
+def audience(kind: str) -> str:
+    return f"pozapisi:{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    account_id: int
+    kind: str
+    csrf_secret: str
+
+
+async def issue(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    kind: str,
+    key: str,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime | None = None,
+) -> tuple[str, SessionInfo]:
+    """Create the session row and its token."""
+    now = now or datetime.now(UTC)
+    jti = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    expires = now + LIFETIME[kind]
+    await session.execute(
+        text(
+            "INSERT INTO sessions (id, account_id, kind, csrf_secret, created_at, expires_at, ip, "
+            "user_agent) VALUES (:id, :a, :kind, :csrf, :now, :exp, CAST(:ip AS inet), :ua)"
+        ),
+        {"id": jti, "a": account_id, "kind": kind, "csrf": csrf, "now": now, "exp": expires,
+         "ip": ip, "ua": (user_agent or "")[:400] or None},
+    )  # fmt: skip
+    token = jwt.encode(
+        {"sub": str(account_id), "jti": jti, "aud": audience(kind), "iat": now, "exp": expires},
+        key,
+        algorithm=ALGORITHM,
+    )
+    return token, SessionInfo(id=jti, account_id=account_id, kind=kind, csrf_secret=csrf)
+
+
+async def verify(
+    session: AsyncSession, token: str, *, kind: str, key: str, now: datetime | None = None
+) -> SessionInfo | None:
+    """The live session a token names, or None (forged, expired, revoked, wrong audience)."""
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience(kind),
+            options={"require": ["exp", "aud", "jti", "sub"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    now = now or datetime.now(UTC)
+    row = (
+        await session.execute(
+            text(
+                "SELECT id, account_id, kind, csrf_secret FROM sessions WHERE id = :id AND kind = :kind "
+                "AND revoked_at IS NULL AND expires_at > :now"
+            ),
+            {"id": claims["jti"], "kind": kind, "now": now},
+        )
+    ).first()
+    if row is None or str(row.account_id) != claims["sub"]:
+        return None
+    return SessionInfo(
+        id=row.id, account_id=row.account_id, kind=row.kind, csrf_secret=row.csrf_secret
+    )
+
+
+async def revoke(session: AsyncSession, session_id: str) -> None:
+    await session.execute(
+        text("UPDATE sessions SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
+        {"id": session_id},
+    )
+
+
+def cookie_header(kind: str, token: str, *, max_age: int) -> str:
+    """Set-Cookie for a session. The Mini App runs in Telegram Web's iframe, where only
+    ``SameSite=None; Secure; Partitioned`` cookies are sent; the dashboard stays Lax."""
+    same_site = "None; Partitioned" if kind == "miniapp" else "Lax"
+    return f"{COOKIE_NAMES[kind]}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}"

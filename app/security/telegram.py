@@ -1,0 +1,117 @@
+"""Telegram Mini App ``initData``: validated server-side, never trusted unsigned.
+
+https://core.telegram.org/bots/webapps#validating-data-received-via-the-mini-app
+secret = HMAC_SHA256(key="WebAppData", msg=bot_token); hash = HMAC_SHA256(secret, data_check_string)
+where data_check_string is every field but ``hash`` as ``key=value`` sorted by key, joined by "\\n".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+import msgspec
+
+MAX_AGE_SECONDS = 24 * 3600
+MAX_INIT_DATA_LENGTH = 8192
+
+
+class InvalidInitData(ValueError):
+    pass
+
+
+class TelegramUser(msgspec.Struct, frozen=True):
+    id: int
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+    allows_write_to_pm: bool | None = None
+    is_bot: bool | None = None
+    is_premium: bool | None = None
+    photo_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InitData:
+    user: TelegramUser
+    auth_date: int
+    start_param: str | None
+    raw: str
+
+
+def _secret(bot_token: str) -> bytes:
+    return hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
+
+
+def _check_string(fields: dict[str, str]) -> str:
+    return "\n".join(f"{k}={fields[k]}" for k in sorted(fields) if k != "hash")
+
+
+def validate_init_data(
+    raw: str, bot_token: str, *, now: float | None = None, max_age: int = MAX_AGE_SECONDS
+) -> InitData:
+    """Return the signed user, or raise InvalidInitData (forged, stale, malformed)."""
+    if not bot_token:
+        raise InvalidInitData("Telegram sign-in is not configured")
+    if not raw or len(raw) > MAX_INIT_DATA_LENGTH:
+        raise InvalidInitData("missing or oversized initData")
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
+    except ValueError as exc:
+        raise InvalidInitData("malformed initData") from exc
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise InvalidInitData("duplicate keys")
+    received = fields.get("hash", "")
+    expected = hmac.new(
+        _secret(bot_token), _check_string(fields).encode(), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(expected, received):
+        raise InvalidInitData("bad signature")
+    try:
+        auth_date = int(fields["auth_date"])
+        user = msgspec.json.decode(fields["user"], type=TelegramUser)
+    except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidInitData("initData lacks user or auth_date") from exc
+    now = time.time() if now is None else now
+    if auth_date > now + 60 or now - auth_date > max_age:
+        raise InvalidInitData("initData is too old")
+    return InitData(user=user, auth_date=auth_date, start_param=fields.get("start_param"), raw=raw)
+
+
+def sign_init_data(fields: dict[str, str], bot_token: str) -> str:
+    """Build signed initData the way Telegram does (for tests and local development)."""
+    data = {k: v for k, v in fields.items() if k != "hash"}
+    data["hash"] = hmac.new(
+        _secret(bot_token), _check_string(data).encode(), hashlib.sha256
+    ).hexdigest()
+    return urlencode(data)
+
+
+def make_init_data(
+    bot_token: str,
+    *,
+    user_id: int,
+    first_name: str = "Test",
+    language_code: str = "ru",
+    auth_date: int | None = None,
+    allows_write_to_pm: bool = True,
+) -> str:
+    user = {
+        "id": user_id,
+        "first_name": first_name,
+        "language_code": language_code,
+        "allows_write_to_pm": allows_write_to_pm,
+    }
+    return sign_init_data(
+        {
+            "user": msgspec.json.encode(user).decode(),
+            "auth_date": str(int(time.time()) if auth_date is None else auth_date),
+            "query_id": "AAH" + str(user_id),
+        },
+        bot_token,
+    )
