@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | c
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint fmt bench landing lock catalogs browser clean
+.PHONY: install run test lint fmt bench landing lock catalogs messages browser clean
 
 $(STAMP): requirements/dev.lock requirements/tools.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ install: $(STAMP) catalogs
 
 catalogs: $(STAMP)
 	@if ls app/locale/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
-	  $(BIN)/pybabel compile --use-fuzzy -q -d app/locale -D messages || exit 1; fi
+	  $(BIN)/pybabel -q compile -d app/locale -D messages || exit 1; fi
+
+# Extract marked strings and merge them into the ru/kk/en catalogs (then translate ru and kk).
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k gettext -k ngettext:1,2 -k pgettext:1c,2 \
+	  --no-location --sort-output --project PoZapisi -o app/locale/messages.pot .
+	$(BIN)/pybabel -q update -i app/locale/messages.pot -d app/locale -D messages --no-fuzzy-matching
 
 run: install
 	$(BIN)/pozapisi run --host $(HOST) --port $(PORT)

