@@ -49,13 +49,13 @@ test: install browser landing
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check app workers tests bench
-	$(BIN)/ruff format --check app workers tests bench
+	$(BIN)/ruff check app workers tests bench landing_hooks tools
+	$(BIN)/ruff format --check app workers tests bench landing_hooks tools
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff check --fix app workers tests bench
-	$(BIN)/ruff format app workers tests bench
+	$(BIN)/ruff check --fix app workers tests bench landing_hooks tools
+	$(BIN)/ruff format app workers tests bench landing_hooks tools
 
 bench: install
 	$(BIN)/python -m bench
