@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
@@ -19,7 +20,8 @@ from litestar.template.config import TemplateConfig
 
 from app import i18n
 from app.db.session import Database
-from app.routes import api, auth, health, pages
+from app.domain.bookings import STATUS_LABELS
+from app.routes import account, api, auth, health, miniapp, pages
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.security.headers import context_middleware
 from app.settings import Settings, get_settings
@@ -27,12 +29,15 @@ from app.settings import Settings, get_settings
 APP_DIR = Path(__file__).parent
 
 
-def _configure_jinja(engine: JinjaTemplateEngine) -> None:
+def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env = engine.engine
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
+        status_label=lambda status: i18n.gettext(STATUS_LABELS.get(status) or status),
         get_locale=i18n.get_locale,
+        landing_url=settings.landing_base_url.rstrip("/"),
+        contact_email=settings.contact_email_info,
         locales=i18n.LOCALES,
         language_name=i18n.language_name,
     )
@@ -41,6 +46,7 @@ def _configure_jinja(engine: JinjaTemplateEngine) -> None:
         fmt_date=i18n.fmt_date,
         fmt_time=i18n.fmt_time,
         localized=i18n.localized,
+        in_zone=lambda moment, zone: moment.astimezone(ZoneInfo(zone)),
     )
 
 
@@ -64,7 +70,7 @@ def create_app(settings: Settings | None = None, *, app_url: str | None = None) 
     template_config = TemplateConfig(
         directory=APP_DIR / "templates",
         engine=JinjaTemplateEngine,
-        engine_callback=_configure_jinja,
+        engine_callback=lambda engine: _configure_jinja(engine, settings),
     )
     app = Litestar(
         route_handlers=[
@@ -72,6 +78,8 @@ def create_app(settings: Settings | None = None, *, app_url: str | None = None) 
             auth.auth_telegram,
             api.ApiController,
             *pages.ROUTES,
+            *miniapp.ROUTES,
+            *account.ROUTES,
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"
             ),

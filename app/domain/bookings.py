@@ -29,6 +29,13 @@ from app.models import Account, Booking, Business, Client
 from app.models.bookings import LIVE_STATUSES
 
 SLOT_TAKEN_SQLSTATES = ("23P01", "40P01")
+STATUS_LABELS = {
+    "pending": N_("Waiting for the business to confirm"),
+    "confirmed": N_("Confirmed"),
+    "cancelled": N_("Cancelled"),
+    "completed": N_("Completed"),
+    "no_show": N_("Missed"),
+}
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -313,6 +320,47 @@ async def get_booking(
     return booking
 
 
+_ACCOUNT_BOOKINGS = text(
+    "SELECT b.id, b.status, lower(b.period) AS start, upper(b.period) AS end, b.staff_id, "
+    "b.service_id, b.service_name, b.price_tiyn, b.public_code, b.business_id, z.slug, z.name "
+    "AS business_name, z.timezone, st.name AS staff_name FROM bookings b "
+    "JOIN businesses z ON z.id = b.business_id JOIN staff st ON st.id = b.staff_id "
+    "WHERE b.account_id = :a ORDER BY lower(b.period) DESC LIMIT :limit"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBooking:
+    """One of a person's bookings, in any business, as their own lists show it."""
+
+    id: int
+    status: str
+    start: datetime
+    end: datetime
+    staff_id: int
+    service_id: int
+    service_name: dict[str, str]
+    price_tiyn: int
+    code: str
+    business_id: int
+    slug: str
+    business_name: str
+    timezone: str
+    staff_name: str
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+async def bookings_of_account(
+    session: AsyncSession, account_id: int, limit: int = 200
+) -> list[AccountBooking]:
+    """Newest first; needs ``app.account_id`` set (the client_own policy crosses businesses)."""
+    rows = await session.execute(_ACCOUNT_BOOKINGS, {"a": account_id, "limit": limit})
+    return [AccountBooking(**row._mapping) for row in rows]
+
+
 def cancel_deadline(booking: Booking, business: Business) -> datetime:
     assert booking.period.lower is not None
     return booking.period.lower - timedelta(minutes=business.cancel_deadline_min)
@@ -381,7 +429,7 @@ async def cancel_booking(
             gettext(
                 N_("It is too late to cancel online: the business accepts cancellations up to "
                    "%(hours)s h before the visit. Please write or call them.")
-            ) % {"hours": round(business.cancel_deadline_min / 60, 1)}
+            ) % {"hours": format(round(business.cancel_deadline_min / 60, 1), "g")}
         )  # fmt: skip
     if reason is not None and len(reason) > 500:
         raise ValidationFailed(fields={"reason": gettext(N_("At most 500 characters."))})

@@ -13,18 +13,19 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, PathParameter, QueryParameter
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.db.session import set_context
 from app.domain import bookings as booking_service
 from app.domain.accounts import account_from_telegram
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
+from app.domain.catalog import active_services
 from app.domain.consent import current_policy, record_consent, require_consent
 from app.domain.errors import NotFound, Unauthorized, ValidationFailed
 from app.domain.schedules import business_by_slug, load_query, service_offers
-from app.i18n import N_, get_locale, gettext, localized, set_locale
-from app.models import Account, Business, Service
+from app.i18n import LOCALES, N_, get_locale, gettext, localized, set_locale
+from app.models import Account, Business
 from app.routes.deps import DB, AppSettings
 from app.security.telegram import InitData, InvalidInitData, validate_init_data
 
@@ -136,6 +137,29 @@ async def _signed_in(
     return account
 
 
+async def _telegram_language(
+    session: Any, request: Request[Any, Any, Any], settings: AppSettings
+) -> None:
+    """Public reads in a Telegram user's language (their saved choice, else Telegram's), as on
+    the signed-in endpoints; a bad or missing signature only leaves the header's language."""
+    if not request.headers.get("authorization"):
+        return
+    try:
+        init = _init_data(request, settings)
+    except Unauthorized:
+        return
+    chosen = await session.scalar(
+        select(Account.locale).where(
+            Account.telegram_id == init.user.id,
+            Account.deleted_at.is_(None),
+            Account.locale_chosen.is_(True),
+        )
+    )
+    code = (chosen or init.user.language_code or "").split("-")[0].lower()
+    if code in LOCALES:
+        set_locale(code)
+
+
 def _check_range(date_from: date, date_to: date) -> None:
     if date_to < date_from:
         raise ValidationFailed(fields={"date_to": gettext(N_("Must not be before date_from."))})
@@ -148,7 +172,7 @@ def _check_range(date_from: date, date_to: date) -> None:
 def _staff_param(staff: str) -> int | None:
     if staff == "any":
         return None
-    if staff.isdigit() and 1 <= int(staff) <= MAX_ID:
+    if staff.isascii() and staff.isdigit() and 1 <= int(staff) <= MAX_ID:
         return int(staff)
     raise ValidationFailed(fields={"staff": gettext(N_("Give a master's id or “any”."))})
 
@@ -190,39 +214,26 @@ class ApiController(Controller):
         }
 
     @get("/businesses/{slug:str}/services")
-    async def services(self, slug: FromPath[str], db: DB) -> ServicesOut:
+    async def services(
+        self, request: Request[Any, Any, Any], slug: FromPath[str], db: DB, settings: AppSettings
+    ) -> ServicesOut:
         async with db.transaction() as session:
+            await _telegram_language(session, request, settings)
             business = await business_by_slug(session, slug)
-            rows = (
-                await session.execute(
-                    select(Service)
-                    .where(Service.business_id == business.id, Service.archived_at.is_(None))
-                    .order_by(Service.sort_order, Service.id)
-                )
-            ).scalars()
-            services = list(rows)
-            staff_rows = await session.execute(
-                text(
-                    "SELECT ss.service_id, array_agg(ss.staff_id ORDER BY st.sort_order, st.id) "
-                    "FROM staff_services ss JOIN staff st ON st.id = ss.staff_id "
-                    "WHERE ss.business_id = :b AND st.archived_at IS NULL GROUP BY ss.service_id"
-                ),
-                {"b": business.id},
-            )
-            staff_by_service = {service_id: list(ids) for service_id, ids in staff_rows}
+            entries = await active_services(session, business.id)
         locale = get_locale()
         return ServicesOut(
             services=[
                 ServiceOut(
-                    id=s.id,
-                    name=localized(s.name, locale),
-                    category=localized(s.category, locale) if s.category else None,
-                    duration_min=s.duration_min,
-                    price_tiyn=s.price_tiyn,
+                    id=e.service.id,
+                    name=localized(e.service.name, locale),
+                    category=localized(e.service.category, locale) if e.service.category else None,
+                    duration_min=e.service.duration_min,
+                    price_tiyn=e.service.price_tiyn,
                     currency=business.currency,
-                    staff_ids=staff_by_service.get(s.id, []),
+                    staff_ids=e.staff_ids,
                 )
-                for s in services
+                for e in entries
             ]
         )
 
@@ -301,30 +312,21 @@ class ApiController(Controller):
         async with db.transaction() as session:
             account = await _signed_in(session, request, settings)
             await set_context(session, account_id=account.id)
-            rows = await session.execute(
-                text(
-                    "SELECT b.id, b.status, lower(b.period) AS s, upper(b.period) AS e, b.staff_id, "
-                    "b.service_id, z.slug, z.timezone, b.service_name, b.price_tiyn, b.public_code "
-                    "FROM bookings b JOIN businesses z ON z.id = b.business_id "
-                    "WHERE b.account_id = :a ORDER BY lower(b.period) DESC LIMIT 200"
-                ),
-                {"a": account.id},
-            )
-            items = list(rows)
+            items = await booking_service.bookings_of_account(session, account.id)
         locale = get_locale()
         return MyBookingsOut(
             bookings=[
                 MyBookingOut(
                     id=r.id,
                     status=r.status,
-                    start=r.s.astimezone(ZoneInfo(r.timezone)).isoformat(),
-                    end=r.e.astimezone(ZoneInfo(r.timezone)).isoformat(),
+                    start=r.start.astimezone(ZoneInfo(r.timezone)).isoformat(),
+                    end=r.end.astimezone(ZoneInfo(r.timezone)).isoformat(),
                     staff_id=r.staff_id,
                     service_id=r.service_id,
                     business=r.slug,
                     service_name=localized(r.service_name, locale),
                     price_tiyn=r.price_tiyn,
-                    code=r.public_code,
+                    code=r.code,
                 )
                 for r in items
             ]

@@ -14,8 +14,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from app.i18n import pick_locale, use_locale
 
 TELEGRAM_FRAME_ANCESTORS = "https://web.telegram.org https://*.telegram.org"
+# Scripts: our own files only (htmx and Telegram's SDK are vendored; no inline script, no eval).
+# Styles allow inline because Telegram Web's SDK injects its theme as a <style> element.
 CSP = (
-    "default-src 'self'; script-src 'self' https://telegram.org; style-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     f"base-uri 'none'; form-action 'self'; frame-ancestors 'self' {TELEGRAM_FRAME_ANCESTORS}"
 )
@@ -28,21 +30,14 @@ STATIC_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+# pages that show or change a person's data are never cached by browsers or proxies
+PERSONAL_PREFIXES = ("/app/", "/api/v1/me", "/auth/", "/dashboard/", "/ops/")
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return str(value.decode("latin-1"))
-    return None
-
-
-def _cookie_locale(scope: Scope) -> str | None:
-    cookies = _header(scope, b"cookie")
-    if not cookies:
-        return None
-    for part in cookies.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == "pz_lang":
-            return value
     return None
 
 
@@ -68,9 +63,11 @@ def context_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        path = scope.get("path", "")
+        personal = path.startswith(PERSONAL_PREFIXES)
         scope.setdefault("state", {})["request_id"] = request_id
         locale = pick_locale(
-            explicit=_query_locale(scope) or _cookie_locale(scope),
+            explicit=_query_locale(scope),
             accept_language=_header(scope, b"accept-language"),
         )
 
@@ -81,7 +78,11 @@ def context_middleware(app: ASGIApp) -> ASGIApp:
                 headers.extend(h for h in STATIC_HEADERS if h[0] not in present)
                 headers.append((b"x-request-id", request_id.encode()))
                 if b"vary" not in present:
-                    headers.append((b"vary", b"Accept-Language, HX-Request"))
+                    headers.append((b"vary", b"Accept-Language, HX-Request, Cookie"))
+                if personal and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                for cookie in scope["state"].get("set_cookies", ()):
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 

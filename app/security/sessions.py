@@ -14,6 +14,8 @@ import jwt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.audit import inet_or_none
+
 ALGORITHM = "HS256"
 LIFETIME = {
     "miniapp": timedelta(days=30),
@@ -56,7 +58,7 @@ async def issue(
             "user_agent) VALUES (:id, :a, :kind, :csrf, :now, :exp, CAST(:ip AS inet), :ua)"
         ),
         {"id": jti, "a": account_id, "kind": kind, "csrf": csrf, "now": now, "exp": expires,
-         "ip": ip, "ua": (user_agent or "")[:400] or None},
+         "ip": inet_or_none(ip), "ua": (user_agent or "")[:400] or None},
     )  # fmt: skip
     token = jwt.encode(
         {"sub": str(account_id), "jti": jti, "aud": audience(kind), "iat": now, "exp": expires},
