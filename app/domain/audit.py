@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,17 @@ class Actor:
 
 
 SYSTEM = Actor(kind="system")
+
+
+def inet_or_none(value: str | None) -> str | None:
+    """An address PostgreSQL's ``inet`` accepts, else None: a client "host" may be a socket
+    path or a test client's name, and technical data must never fail the change it records."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
@@ -57,7 +69,7 @@ async def record(
             "before": _json(before),
             "after": _json(after),
             "request_id": actor.request_id,
-            "ip": actor.ip,
+            "ip": inet_or_none(actor.ip),
             "user_agent": actor.user_agent,
         },
     )

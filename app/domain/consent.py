@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.audit import inet_or_none
 from app.domain.errors import ConsentRequired, NotFound, ValidationFailed
 from app.i18n import N_, gettext
 from app.models import Consent, PolicyVersion
@@ -98,6 +99,7 @@ async def record_consent(
                     )
                 }
             )
+    ip = inet_or_none(ip)
     consent = Consent(
         account_id=account_id,
         policy_version=policy_version,
