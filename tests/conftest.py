@@ -144,9 +144,11 @@ async def owner_engine(database: DatabaseUrls) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def owner_session(owner_engine: Any) -> AsyncIterator[AsyncSession]:
-    """A committed-on-exit session as the tables' owner (for arranging test data)."""
-    async with AsyncSession(owner_engine, expire_on_commit=False) as session, session.begin():
+    """A session as the tables' owner (for arranging test data); commit to make rows visible
+    to the app, it commits what is left on exit."""
+    async with AsyncSession(owner_engine, expire_on_commit=False) as session:
         yield session
+        await session.commit()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import audit, outbox
@@ -283,14 +283,16 @@ async def create_booking(
                 session.add(booking)
                 await session.flush()
         except DBAPIError as exc:
-            session.expunge(booking)
-            if is_slot_conflict(exc):
-                continue  # "any master": the next free one may still be free
-            if isinstance(exc, IntegrityError) and "uq_bookings_idempotency" in str(exc.orig):
-                assert account is not None and request.idempotency_key
+            if booking in session:  # the savepoint's rollback usually expunged it already
+                session.expunge(booking)
+            if account is not None and request.idempotency_key:
+                # a concurrent retry with the same key may have won (unique index, or the slot
+                # it holds): answer with that booking, not with a conflict
                 replay = await _existing_by_key(session, account.id, request.idempotency_key)
                 if replay is not None:
                     return replay, False
+            if is_slot_conflict(exc):
+                continue  # "any master": the next free one may still be free
             raise
         await audit.record(
             session,
@@ -322,7 +324,7 @@ async def get_booking(
 
 _ACCOUNT_BOOKINGS = text(
     "SELECT b.id, b.status, lower(b.period) AS start, upper(b.period) AS end, b.staff_id, "
-    "b.service_id, b.service_name, b.price_tiyn, b.public_code, b.business_id, z.slug, z.name "
+    "b.service_id, b.service_name, b.price_tiyn, b.public_code AS code, b.business_id, z.slug, z.name "
     "AS business_name, z.timezone, st.name AS staff_name FROM bookings b "
     "JOIN businesses z ON z.id = b.business_id JOIN staff st ON st.id = b.staff_id "
     "WHERE b.account_id = :a ORDER BY lower(b.period) DESC LIMIT :limit"

@@ -20,7 +20,7 @@ async def _database_ok(db: DB) -> bool:
     return True
 
 
-@get("/healthz", exclude_from_auth=True, sync_to_thread=False, include_in_schema=False)
+@get("/healthz", include_in_schema=False)
 async def healthz(request: Request[Any, Any, Any], db: DB) -> Response[dict[str, str]]:
     checks = {"database": await _database_ok(db)}
     queue_check = getattr(request.app.state, "queue_check", None)

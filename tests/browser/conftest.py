@@ -1,0 +1,67 @@
+"""Browser fixtures: headless Debian Chromium through Playwright's async API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from tests.support.browser import SKIP_REASON, chromium_available, launch_chromium
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "miniapp"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    if not chromium_available():
+        pytest.skip(SKIP_REASON)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        instance = await launch_chromium(playwright)
+        yield instance
+        await instance.close()
+
+
+class PageWatch:
+    """Records requests to other origins and console errors while a page is used."""
+
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(base_url))
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", self._request)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _request(self, request: Any) -> None:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            return
+        if not url.startswith(self.origin + "/"):
+            self.foreign.append(url)
+
+    async def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    async def fits_360(self) -> bool:
+        width = await self.page.evaluate("document.documentElement.scrollWidth")
+        return bool(width <= 360)
+
+
+@pytest.fixture
+async def phone_page(browser: Any, live_server: str) -> AsyncIterator[tuple[Any, PageWatch]]:
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, locale="ru-RU")
+    page = await context.new_page()
+    watch = PageWatch(page, live_server)
+    yield page, watch
+    await context.close()
+
+
+def telegram_url(url: str, init_data: str) -> str:
+    """Open a page the way Telegram opens a Mini App: signed initData in the URL fragment."""
+    return f"{url}#tgWebAppData={quote(init_data, safe='')}&tgWebAppVersion=8.0&tgWebAppPlatform=tdesktop"

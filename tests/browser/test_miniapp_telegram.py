@@ -1,0 +1,150 @@
+"""The Mini App inside Telegram, in real Chromium with Telegram's own WebApp script.
+
+Telegram opens a Mini App with the signed ``initData`` in the URL fragment; the vendored SDK
+reads it from there, exactly as in the Telegram clients. The native MainButton is pressed the
+way Telegram delivers it: an event into ``Telegram.WebView.receiveEvent``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from app.security.telegram import make_init_data
+from tests.browser.conftest import PageWatch, telegram_url
+from tests.conftest import BOT_TOKEN
+from tests.factories import create_business, next_telegram_id
+
+pytestmark = pytest.mark.browser
+
+
+async def press_main_button(page: Any) -> None:
+    async with page.expect_navigation():
+        await page.evaluate("window.Telegram.WebView.receiveEvent('main_button_pressed')")
+
+
+async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, owner_session) -> None:  # type: ignore[no-untyped-def]
+    page, watch = phone_page
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    telegram_id = next_telegram_id()
+    init_data = make_init_data(BOT_TOKEN, user_id=telegram_id, first_name="Айгүл", language_code="ru")
+
+    # Opening the Mini App signs in with initData and reloads with a session.
+    await page.goto(telegram_url(f"{live_server}/app/b/{business.slug}", init_data))
+    await page.wait_for_selector("body[data-signed-in='true']")
+    assert await page.evaluate("document.documentElement.classList.contains('in-telegram')")
+    await watch.shot("telegram-business")
+    assert await watch.fits_360()
+
+    await page.click("a.service >> nth=0")
+    await page.wait_for_selector("#times .slot")
+    await watch.shot("telegram-times")
+    assert await watch.fits_360()
+    first_time = (await page.inner_text("#times .slot >> nth=0")).strip()
+    await page.click("#times .slot >> nth=0")
+
+    # First booking: consent first, tied to the current policy version.
+    await page.wait_for_url("**/app/consent**")
+    assert "Казахстан" in await page.inner_text("main")
+    await watch.shot("telegram-consent")
+    await press_main_button(page)
+
+    await page.wait_for_url("**/confirm**")
+    await watch.shot("telegram-confirm")
+    assert first_time in await page.inner_text("main")
+    await press_main_button(page)
+
+    await page.wait_for_selector("[data-haptic='success']")
+    assert "Вы записаны" in await page.inner_text("main")
+    await watch.shot("telegram-booked")
+    booking_url = page.url
+
+    rows = (
+        await owner_session.execute(
+            text(
+                "SELECT b.status, b.source, c.channel FROM bookings b JOIN accounts a ON a.id = b.account_id "
+                "JOIN consents c ON c.account_id = a.id WHERE a.telegram_id = :t"
+            ),
+            {"t": telegram_id},
+        )
+    ).all()
+    assert rows == [("confirmed", "mini_app", "mini_app")]
+
+    # My bookings lists it as upcoming.
+    await page.goto(f"{live_server}/app/bookings")
+    assert first_time in await page.inner_text(".bookings")
+    await watch.shot("telegram-my-bookings")
+
+    # Move it to another time: the old booking is cancelled, a new one holds the new slot.
+    await page.goto(booking_url.split("?")[0])
+    await page.click("text=Перенести на другое время")
+    await page.wait_for_selector("#times .slot")
+    new_time = (await page.inner_text("#times .slot >> nth=2")).strip()
+    async with page.expect_navigation():
+        await page.click("#times .slot >> nth=2")
+    assert "Вы записаны" in await page.inner_text("main")
+    assert new_time in await page.inner_text("main")
+
+    # Cancel the moved booking.
+    async with page.expect_navigation():
+        await page.click("button.danger")
+    assert "Отменена" in await page.inner_text(".status")
+    statuses = (
+        await owner_session.execute(
+            text(
+                "SELECT b.status FROM bookings b JOIN accounts a ON a.id = b.account_id "
+                "WHERE a.telegram_id = :t ORDER BY b.id"
+            ),
+            {"t": telegram_id},
+        )
+    ).scalars().all()
+    assert statuses == ["cancelled", "cancelled"]
+
+    assert watch.foreign == [], f"requests to other origins: {watch.foreign}"
+    assert watch.errors == []
+
+
+async def test_kazakh_everywhere_on_the_booking_pages(phone_page, live_server, owner_session) -> None:  # type: ignore[no-untyped-def]
+    page, watch = phone_page
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    init_data = make_init_data(BOT_TOKEN, user_id=next_telegram_id(), first_name="Дәулет", language_code="kk")
+
+    await page.goto(telegram_url(f"{live_server}/app/b/{business.slug}", init_data))
+    await page.wait_for_selector("body[data-signed-in='true']")
+    assert await page.get_attribute("html", "lang") == "kk"
+    assert "Қызметті таңдаңыз" in await page.inner_text("main")
+    assert "Шаш қию" in await page.inner_text("main")
+    await watch.shot("telegram-kk-business")
+
+    await page.click("a.service >> nth=0")
+    await page.wait_for_selector("#times .slot")
+    main = await page.inner_text("main")
+    assert "Кез келген шебер" in main
+    assert "Выберите" not in main and "Choose" not in main
+    await watch.shot("telegram-kk-times")
+
+    await page.goto(f"{live_server}/app/bookings")
+    assert "Менің жазылуларым" in await page.inner_text("main")
+    await watch.shot("telegram-kk-my-bookings")
+    assert watch.foreign == []
+
+
+async def test_pages_work_without_javascript(browser, live_server, owner_session) -> None:  # type: ignore[no-untyped-def]
+    """Outside Telegram and even with scripts off, browsing and picking a time work."""
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
+    page = await context.new_page()
+    watch = PageWatch(page, live_server)
+    await page.goto(f"{live_server}/app/b/{business.slug}")
+    await page.click("a.service >> nth=0")
+    await page.click("a.day[aria-current] ~ a.day >> nth=0")
+    assert await page.locator("#times .slot").count() > 0
+    await page.click("#times .slot >> nth=0")
+    assert "/app/signin" in page.url  # booking needs a sign-in first
+    assert watch.foreign == []
+    await context.close()
