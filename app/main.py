@@ -45,6 +45,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
         money=i18n.money,
         fmt_date=i18n.fmt_date,
         fmt_time=i18n.fmt_time,
+        fmt_datetime=i18n.fmt_datetime,
         localized=i18n.localized,
         in_zone=lambda moment, zone: moment.astimezone(ZoneInfo(zone)),
     )

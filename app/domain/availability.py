@@ -180,13 +180,11 @@ class _Plan:
     __slots__ = (
         "_bounds",
         "_days",
-        "_weekly_days",
         "after",
         "before",
         "duration",
         "earliest",
         "latest",
-        "query",
         "step",
         "zone",
     )
@@ -199,7 +197,6 @@ class _Plan:
         if query.buffer_before_min < 0 or query.buffer_after_min < 0:
             raise ValueError("buffers cannot be negative")
         _require_aware(query.now, "now")
-        self.query = query
         self.zone = ZoneInfo(query.tz)
         self.step = query.step_min * 60
         self.duration = query.duration_min * 60

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import set_context
 from app.domain import bookings as booking_service
+from app.domain import messages
 from app.domain.availability import Slot, find_slots
 from app.domain.catalog import active_services, active_staff
 from app.domain.consent import has_valid_consent
@@ -386,6 +387,8 @@ async def booking_page(
         master = (
             await session.execute(select(Staff).where(Staff.id == booking.staff_id))
         ).scalar_one()
+        thread = await messages.thread(session, booking)
+        await messages.mark_read_by_client(session, booking)
     now = datetime.now(UTC)
     deadline = booking_service.cancel_deadline(booking, business)
     tz = ZoneInfo(business.timezone)
@@ -402,6 +405,7 @@ async def booking_page(
             "can_change": booking.status in ("pending", "confirmed") and now <= deadline,
             "deadline": deadline.astimezone(tz),
             "is_new": request.query_params.get("new") == "1",
+            "messages": thread,
             "back_url": "/app/bookings",
         },
     )
@@ -535,7 +539,70 @@ async def booking_ics(
     )
 
 
+@get("/app/bookings/{booking_id:int}/messages", include_in_schema=False)
+async def booking_messages(
+    request: HTMXRequest, booking_id: FromPath[int], db: DB, settings: AppSettings
+) -> Response[Any]:
+    """The thread as a partial; the booking page polls it so new messages appear by themselves."""
+    if not request.htmx:
+        return Redirect(f"/app/bookings/{booking_id}")
+    async with db.transaction() as session:
+        viewer = await load_viewer(session, request, settings)
+        if viewer is None:
+            return signin_redirect(request)
+        booking, _business = await _own_booking(session, viewer, _bounded(booking_id))
+        items = await messages.thread(session, booking)
+        await messages.mark_read_by_client(session, booking)
+    return Template(
+        "miniapp/partials/messages.html",
+        context={**page_context(request, viewer), "booking": booking, "messages": items},
+        headers={"Vary": "HX-Request"},
+    )
+
+
+@post(
+    "/app/bookings/{booking_id:int}/messages",
+    include_in_schema=False,
+    status_code=HTTP_303_SEE_OTHER,
+)
+async def post_message(
+    request: HTMXRequest,
+    booking_id: FromPath[int],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    async with db.transaction() as session:
+        viewer = await load_viewer(session, request, settings)
+        if viewer is None:
+            return signin_redirect(request)
+        if not await csrf_ok(request, viewer):
+            return forbidden_page(request, settings, viewer)
+        booking, _business = await _own_booking(session, viewer, _bounded(booking_id))
+        error = None
+        try:
+            async with session.begin_nested():
+                await messages.post_from_client(
+                    session, booking, account_id=viewer.account.id, body=data.get("body", "")
+                )
+        except ValidationFailed as failed:
+            error = failed
+        if not request.htmx:
+            if error:
+                return error_page(request, settings, viewer, error, f"/app/bookings/{booking.id}")
+            return see_other(request, f"/app/bookings/{booking.id}#messages")
+        items = await messages.thread(session, booking)
+    return Template(
+        "miniapp/partials/messages.html",
+        context={**page_context(request, viewer), "booking": booking, "messages": items, "error": error,
+                 "draft": data.get("body", "") if error else ""},
+        status_code=422 if error else 200,
+    )  # fmt: skip
+
+
 ROUTES = [
+    booking_messages,
+    post_message,
     business_page,
     service_page,
     times_partial,

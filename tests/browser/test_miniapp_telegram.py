@@ -148,3 +148,49 @@ async def test_pages_work_without_javascript(browser, live_server, owner_session
     assert "/app/signin" in page.url  # booking needs a sign-in first
     assert watch.foreign == []
     await context.close()
+
+
+async def test_correspondence_with_the_business(phone_page, live_server, owner_session) -> None:  # type: ignore[no-untyped-def]
+    """The client writes about a booking; the business's reply appears without a reload."""
+    page, watch = phone_page
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    init_data = make_init_data(BOT_TOKEN, user_id=next_telegram_id(), first_name="Мадина", language_code="ru")
+    await page.goto(telegram_url(f"{live_server}/app/b/{business.slug}", init_data))
+    await page.wait_for_selector("body[data-signed-in='true']")
+    await page.click("a.service >> nth=0")
+    await page.click("#times .slot >> nth=0")
+    await page.wait_for_url("**/app/consent**")
+    await press_main_button(page)
+    await page.wait_for_url("**/confirm**")
+    await press_main_button(page)
+    await page.wait_for_selector("[data-haptic='success']")
+
+    await page.fill("#messages textarea", "Можно прийти на 10 минут раньше?")
+    await page.click("#messages button[type=submit]")
+    await page.wait_for_selector("#messages .from-client")
+    assert "10 минут раньше" in await page.inner_text("#messages .from-client")
+
+    booking = (
+        await owner_session.execute(
+            text("SELECT id, client_id FROM bookings WHERE business_id = :b"), {"b": business.id}
+        )
+    ).one()
+    await owner_session.execute(
+        text(
+            "INSERT INTO messages (business_id, client_id, booking_id, sender, body) "
+            "VALUES (:b, :c, :id, 'business', 'Да, конечно, ждём вас')"
+        ),
+        {"b": business.id, "c": booking.client_id, "id": booking.id},
+    )
+    await owner_session.commit()
+    # polling brings it in; the timeout only catches a page that never updates
+    await page.wait_for_selector("#messages .from-business", timeout=20000)
+    assert "ждём вас" in await page.inner_text("#messages .from-business")
+    await watch.shot("telegram-messages")
+    notified = await owner_session.scalar(
+        text("SELECT count(*) FROM notifications WHERE booking_id = :id AND event = 'staff.message.client'"),
+        {"id": booking.id},
+    )
+    assert notified == 1  # the business owner is told about the client's message
+    assert watch.foreign == []
