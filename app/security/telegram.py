@@ -51,10 +51,10 @@ def _check_string(fields: dict[str, str]) -> str:
     return "\n".join(f"{k}={fields[k]}" for k in sorted(fields) if k != "hash")
 
 
-def validate_init_data(
-    raw: str, bot_token: str, *, now: float | None = None, max_age: int = MAX_AGE_SECONDS
-) -> InitData:
-    """Return the signed user, or raise InvalidInitData (forged, stale, malformed)."""
+def _verified_fields(
+    raw: str, bot_token: str, *, now: float | None, max_age: int
+) -> dict[str, str]:
+    """The fields of a Telegram-signed query string, after checking its hash and age."""
     if not bot_token:
         raise InvalidInitData("Telegram sign-in is not configured")
     if not raw or len(raw) > MAX_INIT_DATA_LENGTH:
@@ -70,17 +70,52 @@ def validate_init_data(
     expected = hmac.new(
         _secret(bot_token), _check_string(fields).encode(), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, received):
+    # bytes: compare_digest refuses non-ASCII str, and a forged hash may contain anything
+    if not hmac.compare_digest(expected.encode(), received.encode("utf-8", "surrogateescape")):
         raise InvalidInitData("bad signature")
     try:
         auth_date = int(fields["auth_date"])
-        user = msgspec.json.decode(fields["user"], type=TelegramUser)
-    except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise InvalidInitData("initData lacks user or auth_date") from exc
+    except (KeyError, ValueError) as exc:
+        raise InvalidInitData("initData lacks auth_date") from exc
     now = time.time() if now is None else now
     if auth_date > now + 60 or now - auth_date > max_age:
         raise InvalidInitData("initData is too old")
-    return InitData(user=user, auth_date=auth_date, start_param=fields.get("start_param"), raw=raw)
+    return fields
+
+
+def validate_init_data(
+    raw: str, bot_token: str, *, now: float | None = None, max_age: int = MAX_AGE_SECONDS
+) -> InitData:
+    """Return the signed user, or raise InvalidInitData (forged, stale, malformed)."""
+    fields = _verified_fields(raw, bot_token, now=now, max_age=max_age)
+    try:
+        user = msgspec.json.decode(fields["user"], type=TelegramUser)
+    except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidInitData("initData lacks user") from exc
+    return InitData(
+        user=user,
+        auth_date=int(fields["auth_date"]),
+        start_param=fields.get("start_param"),
+        raw=raw,
+    )
+
+
+class SharedContact(msgspec.Struct, frozen=True):
+    user_id: int
+    phone_number: str
+    first_name: str = ""
+    last_name: str | None = None
+
+
+def validate_shared_contact(
+    raw: str, bot_token: str, *, now: float | None = None, max_age: int = 600
+) -> SharedContact:
+    """The phone a user shared with ``WebApp.requestContact``: signed by Telegram like initData."""
+    fields = _verified_fields(raw, bot_token, now=now, max_age=max_age)
+    try:
+        return msgspec.json.decode(fields["contact"], type=SharedContact)
+    except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidInitData("no contact in the signed data") from exc
 
 
 def sign_init_data(fields: dict[str, str], bot_token: str) -> str:
