@@ -6,19 +6,30 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from app.domain import otp
+from app.db.session import set_context
+from app.domain import avatars, otp, privacy
+from app.domain.audit import Actor
 from app.domain.consent import current_policy, has_valid_consent, record_consent
 from app.domain.errors import DomainError
 from app.i18n import LOCALES, N_, get_locale, gettext
 from app.routes.deps import DB, AppSettings
-from app.routes.view import Form, forbidden_page, load_viewer, page_context, signin_redirect
+from app.routes.view import (
+    Form,
+    Multipart,
+    forbidden_page,
+    load_viewer,
+    page_context,
+    signin_redirect,
+)
 from app.security import sessions
-from app.security.web import clear_session_cookie, csrf_ok, same_origin, start_session
-from app.settings import secret_key_for
+from app.security.telegram import InvalidInitData, validate_shared_contact
+from app.security.web import Viewer, clear_session_cookie, csrf_ok, same_origin, start_session
+from app.settings import Settings, secret_key_for
 
 CLIENT_PURPOSES = ["booking", "notifications", "support", "security"]
 
@@ -216,6 +227,310 @@ def _ip(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
+# --- my data (policy section 8) ------------------------------------------------------------------
+
+
+def _me_page(
+    request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, **context: Any
+) -> Template:
+    return Template(
+        "miniapp/me.html",
+        context={
+            **page_context(request, viewer),
+            "back_url": "/app/bookings",
+            "purposes": CLIENT_PURPOSES,
+            **context,
+        },
+        status_code=status,
+    )
+
+
+async def _signed_in(
+    session: Any, request: Request[Any, Any, Any], settings: Settings, *, unsafe: bool = True
+) -> Viewer | Response[Any]:
+    """The viewer, or the response to send instead (sign in first; a stale form)."""
+    viewer = await load_viewer(session, request, settings)
+    if viewer is None:
+        return signin_redirect(request)
+    if unsafe and not await csrf_ok(request, viewer):
+        return forbidden_page(request, settings, viewer)
+    return viewer
+
+
+@get("/app/me", include_in_schema=False)
+async def me_page(request: Request[Any, Any, Any], db: DB, settings: AppSettings) -> Response[Any]:
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        consented = await has_valid_consent(session, viewer.account.id)
+    return _me_page(request, viewer, consented=consented, saved=request.query_params.get("saved"))
+
+
+@post("/app/me/name", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_name(
+    request: Request[Any, Any, Any],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        name = " ".join((data.get("name") or "").split())[:120]
+        viewer.account.name = name or None  # the name is optional (policy 2.1)
+    return Redirect("/app/me?saved=name", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/contact", include_in_schema=False, status_code=200)
+async def me_contact(
+    request: Request[Any, Any, Any],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    """Change the phone or e-mail: a code goes to the new address first (policy 8.2)."""
+    contact = (data.get("contact") or "").strip()[:254]
+    channel = _channel_of(contact)
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        try:
+            async with session.begin_nested():
+                challenge_id = await otp.request_contact_change(
+                    session, account_id=viewer.account.id, channel=channel, destination=contact,
+                    ip=_ip(request), secret=secret_key_for(settings), locale=get_locale(),
+                )  # fmt: skip
+        except DomainError as error:
+            message = next(iter(error.fields.values()), None) or gettext(error.message)
+            consented = await has_valid_consent(session, viewer.account.id)
+            return _me_page(request, viewer, status=error.status, contact_error=message,
+                            contact=contact, consented=consented)  # fmt: skip
+        consented = await has_valid_consent(session, viewer.account.id)
+    return _me_page(
+        request, viewer, consented=consented, challenge_id=challenge_id, channel=channel,
+        contact=otp.normalize_destination(channel, contact),
+    )  # fmt: skip
+
+
+@post("/app/me/contact/verify", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_contact_verify(
+    request: Request[Any, Any, Any],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    contact = (data.get("contact") or "").strip()[:254]
+    challenge = data.get("challenge_id", "")
+    channel = _channel_of(contact)
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        account_id = viewer.account.id
+    if not challenge.isdigit() or len(challenge) > 18:
+        return Redirect("/app/me", status_code=HTTP_303_SEE_OTHER)
+    try:
+        async with db.transaction(account_id=account_id) as session:
+            await otp.confirm_contact_change(
+                session, account_id=account_id, channel=channel, challenge_id=int(challenge),
+                destination=contact, code=(data.get("code") or "")[:12], secret=secret_key_for(settings),
+            )  # fmt: skip
+    except DomainError as error:
+        async with db.transaction() as session:
+            viewer = await _signed_in(session, request, settings, unsafe=False)
+            if not isinstance(viewer, Viewer):
+                return viewer
+            consented = await has_valid_consent(session, viewer.account.id)
+        return _me_page(request, viewer, status=error.status, consented=consented,
+                        code_error=gettext(error.message), challenge_id=challenge, channel=channel,
+                        contact=contact)  # fmt: skip
+    return Redirect("/app/me?saved=contact", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/telegram-contact", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_telegram_contact(
+    request: Request[Any, Any, Any],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    """The phone shared with Telegram's requestContact: signed by Telegram, so no code is needed."""
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        try:
+            shared = validate_shared_contact(data.get("contact", ""), settings.telegram_bot_token)
+        except InvalidInitData:
+            return forbidden_page(request, settings, viewer)
+        if shared.user_id != viewer.account.telegram_id:
+            return forbidden_page(request, settings, viewer)
+        raw_phone = (
+            shared.phone_number
+            if shared.phone_number.startswith("+")
+            else f"+{shared.phone_number}"
+        )
+        try:
+            async with session.begin_nested():
+                await otp.set_verified_phone(session, viewer.account, raw_phone)
+        except DomainError as error:
+            consented = await has_valid_consent(session, viewer.account.id)
+            message = next(iter(error.fields.values()), None) or gettext(error.message)
+            return _me_page(
+                request, viewer, status=error.status, consented=consented, contact_error=message
+            )
+    return Redirect("/app/me?saved=contact", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/write-access", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_write_access(
+    request: Request[Any, Any, Any], db: DB, settings: AppSettings
+) -> Response[Any]:
+    """The person allowed the bot to write (``requestWriteAccess``): notify them in Telegram.
+
+    If they revoke it later, the bot's send fails and delivery falls back to SMS or e-mail."""
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        if viewer.account.telegram_id is not None:
+            viewer.account.allows_write_to_pm = True
+    return Redirect("/app/me?saved=notifications", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/avatar", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_avatar(
+    request: Request[Any, Any, Any],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, Any], Multipart],
+) -> Response[Any]:
+    upload = data.get("avatar")
+    content = await upload.read() if isinstance(upload, UploadFile) else b""
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        try:
+            async with session.begin_nested():
+                await avatars.set_avatar(
+                    session, viewer.account.id, content, actor=_client(request, viewer)
+                )
+        except DomainError as error:
+            consented = await has_valid_consent(session, viewer.account.id)
+            return _me_page(request, viewer, status=error.status, consented=consented,
+                            avatar_error=gettext(error.message))  # fmt: skip
+    return Redirect("/app/me?saved=avatar", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/avatar/delete", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_avatar_delete(
+    request: Request[Any, Any, Any], db: DB, settings: AppSettings
+) -> Response[Any]:
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        if viewer.account.avatar is not None:
+            await avatars.remove_avatar(session, viewer.account.id, actor=_client(request, viewer))
+    return Redirect("/app/me?saved=avatar", status_code=HTTP_303_SEE_OTHER)
+
+
+@get("/app/me/avatar", include_in_schema=False)
+async def me_avatar_image(
+    request: Request[Any, Any, Any], db: DB, settings: AppSettings
+) -> Response[Any]:
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        avatar = viewer.account.avatar
+    if avatar is None:
+        return Response(b"", status_code=404)
+    return Response(
+        bytes(avatar), media_type="image/webp", headers={"Cache-Control": "private, no-store"}
+    )
+
+
+@get("/app/me/export", include_in_schema=False)
+async def me_export(
+    request: Request[Any, Any, Any], db: DB, settings: AppSettings
+) -> Response[Any]:
+    """A copy of everything held about the person (policy 8.1), as a ZIP of JSON and CSV."""
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        await set_context(session, account_id=viewer.account.id)
+        archive = await privacy.export_account(
+            session, viewer.account.id, actor=_client(request, viewer)
+        )
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="pozapisi-my-data.zip"'},
+    )
+
+
+@post("/app/me/consent/withdraw", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_withdraw_consent(
+    request: Request[Any, Any, Any], db: DB, settings: AppSettings
+) -> Response[Any]:
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        await privacy.withdraw_consent(
+            session, viewer.account.id, "mini_app", _ip(request), request.headers.get("user-agent"),
+            actor=_client(request, viewer),
+        )  # fmt: skip
+    return Redirect("/app/me?saved=consent", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/delete", include_in_schema=False, status_code=200)
+async def me_delete(
+    request: Request[Any, Any, Any],
+    db: DB,
+    settings: AppSettings,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    """Delete the account (policy 8.3). Sessions end at once; the person is signed out."""
+    async with db.transaction() as session:
+        viewer = await _signed_in(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        if data.get("confirm") != "yes":
+            consented = await has_valid_consent(session, viewer.account.id)
+            return _me_page(request, viewer, status=422, consented=consented,
+                            delete_error=gettext(N_("Tick the box to confirm that you want to delete your account.")))  # fmt: skip
+        await set_context(session, account_id=viewer.account.id)
+        try:
+            async with session.begin_nested():
+                await privacy.erase_account(
+                    session, viewer.account.id, actor=_client(request, viewer)
+                )
+        except DomainError as error:
+            consented = await has_valid_consent(session, viewer.account.id)
+            return _me_page(request, viewer, status=error.status, consented=consented,
+                            delete_error=gettext(error.message))  # fmt: skip
+    clear_session_cookie(request)
+    # a page, not a redirect: inside Telegram the next request would sign in again at once
+    return Template("miniapp/deleted.html", context=page_context(request, None))
+
+
+def _client(request: Request[Any, Any, Any], viewer: Viewer) -> Actor:
+    return Actor(
+        kind="client",
+        account_id=viewer.account.id,
+        ip=_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        request_id=request.scope.get("state", {}).get("request_id"),
+    )
+
+
 ROUTES = [
     consent_page,
     consent_submit,
@@ -224,4 +539,16 @@ ROUTES = [
     signin_page,
     signin_request_code,
     signin_verify,
+    me_page,
+    me_name,
+    me_contact,
+    me_contact_verify,
+    me_telegram_contact,
+    me_write_access,
+    me_avatar,
+    me_avatar_delete,
+    me_avatar_image,
+    me_export,
+    me_withdraw_consent,
+    me_delete,
 ]

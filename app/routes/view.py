@@ -19,6 +19,7 @@ from app.security.web import Viewer, current_viewer
 from app.settings import Settings
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+Multipart = Body(media_type=RequestEncodingType.MULTI_PART)
 
 
 def page_context(request: Request[Any, Any, Any], viewer: Viewer | None) -> dict[str, Any]:

@@ -52,7 +52,7 @@
 
   function bindChrome() {
     // BackButton for navigation inside Telegram.
-    var back = document.body.getAttribute("data-back-url");
+    var back = backUrl();
     tg.BackButton.offClick(goBack);
     if (back) { tg.BackButton.show(); tg.BackButton.onClick(goBack); } else { tg.BackButton.hide(); }
 
@@ -70,8 +70,12 @@
     var haptic = document.querySelector("[data-haptic]");
     if (haptic && tg.HapticFeedback) { tg.HapticFeedback.notificationOccurred(haptic.getAttribute("data-haptic")); }
   }
+  function backUrl() {
+    var holder = document.querySelector("[data-back-url]");
+    return holder ? holder.getAttribute("data-back-url") : null;
+  }
   function goBack() {
-    var back = document.body.getAttribute("data-back-url");
+    var back = backUrl();
     if (back) { window.location.href = back; }
   }
   function pressPrimary() {
