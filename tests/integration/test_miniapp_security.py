@@ -1,0 +1,183 @@
+"""Mini App pages: sessions, CSRF, headers, and one person never seeing another's booking."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.security.telegram import make_init_data
+from tests.conftest import BOT_TOKEN
+from tests.factories import create_business, local_start, next_telegram_id
+from tests.helpers import TelegramUser, booking_body, grant_consent
+
+COOKIE = "__Host-pz_app"
+
+
+async def sign_in(client: Any, user: TelegramUser) -> str:
+    """Sign ``client`` in (its cookie jar) through POST /auth/telegram; returns the CSRF token.
+
+    One in-process client per test: /api/v1 reads no cookies, so the same client also makes
+    the API calls, and switching person is signing in again."""
+    client.cookies.clear()
+    init = make_init_data(BOT_TOKEN, user_id=user.id, language_code=user.language_code)
+    response = await client.post("/auth/telegram", json={"init_data": init})
+    assert response.status_code == 200
+    page = await client.get("/app/me")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert token, "signed-in pages carry the session's CSRF token"
+    return token.group(1)
+
+
+async def booked(
+    client: httpx.AsyncClient, user: TelegramUser, owner_session: Any
+) -> tuple[Any, int]:
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    await grant_consent(client, user)
+    response = await client.post(
+        f"/api/v1/businesses/{business.slug}/bookings",
+        json=booking_body(business.service_id, local_start(business, 3)),
+        headers=user.headers(),
+    )
+    assert response.status_code == 201
+    return business, int(response.json()["id"])
+
+
+async def test_unsafe_request_without_csrf_token_is_refused(client, owner_session) -> None:  # type: ignore[no-untyped-def]
+    user = TelegramUser()
+    _business, booking_id = await booked(client, user, owner_session)
+    browser = client
+    token = await sign_in(client, user)
+    refused = await browser.post(f"/app/bookings/{booking_id}/cancel")
+    assert refused.status_code == 403
+    forged = await browser.post(
+        f"/app/bookings/{booking_id}/cancel", headers={"X-CSRF-Token": "x" * 43}
+    )
+    assert forged.status_code == 403
+    status = await owner_session.scalar(
+        text("SELECT status FROM bookings WHERE id = :id"), {"id": booking_id}
+    )
+    await owner_session.commit()
+    assert status == "confirmed"  # nothing changed
+    accepted = await browser.post(
+        f"/app/bookings/{booking_id}/cancel",
+        headers={"X-CSRF-Token": token},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303
+    status = await owner_session.scalar(
+        text("SELECT status FROM bookings WHERE id = :id"), {"id": booking_id}
+    )
+    assert status == "cancelled"
+
+
+async def test_a_form_field_token_works_without_javascript(client, owner_session) -> None:  # type: ignore[no-untyped-def]
+    user = TelegramUser()
+    _business, booking_id = await booked(client, user, owner_session)
+    browser = client
+    token = await sign_in(client, user)
+    response = await browser.post(
+        f"/app/bookings/{booking_id}/cancel", data={"_csrf": token}, follow_redirects=False
+    )
+    assert response.status_code == 303
+
+
+async def test_session_cookie_flags_and_logout_revokes(client) -> None:  # type: ignore[no-untyped-def]
+    user = TelegramUser()
+    init = make_init_data(BOT_TOKEN, user_id=user.id)
+    response = await client.post("/auth/telegram", json={"init_data": init})
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    for flag in ("HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/"):
+        assert flag in cookie
+    assert "Domain=" not in cookie  # __Host- cookies are bound to the host
+    page = await client.get("/app/me")
+    assert page.status_code == 200
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    session_cookie = client.cookies.get(COOKIE)
+    out = await client.post("/app/logout", headers={"X-CSRF-Token": token}, follow_redirects=False)
+    assert out.status_code == 303
+    assert "Max-Age=0" in out.headers["set-cookie"]
+    # the same token presented again (say, a copy an attacker kept) is dead at once
+    client.cookies.clear()
+    client.cookies.set(COOKIE, session_cookie or "", domain="testserver.local")
+    again = await client.get("/app/me", follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/app/signin")
+
+
+async def test_another_persons_booking_is_not_found(client, owner_session) -> None:  # type: ignore[no-untyped-def]
+    owner_of_booking = TelegramUser()
+    business, booking_id = await booked(client, owner_of_booking, owner_session)
+    stranger = TelegramUser()
+    browser = client
+    token = await sign_in(client, stranger)
+    for url in (f"/app/bookings/{booking_id}", f"/app/bookings/{booking_id}/calendar.ics",
+                f"/app/bookings/{booking_id}/reschedule"):  # fmt: skip
+        assert (await browser.get(url)).status_code == 404, url
+    cancel = await browser.post(
+        f"/app/bookings/{booking_id}/cancel", headers={"X-CSRF-Token": token}
+    )
+    assert cancel.status_code == 404
+    message = await browser.post(
+        f"/app/bookings/{booking_id}/messages",
+        data={"body": "hi"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert message.status_code == 404
+    mine = await browser.get("/app/bookings")
+    assert business.slug not in mine.text and str(booking_id) not in re.findall(
+        r"/app/bookings/(\d+)", mine.text
+    )
+
+
+async def test_security_headers(client, owner_session) -> None:  # type: ignore[no-untyped-def]
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    page = await client.get(f"/app/b/{business.slug}")
+    csp = page.headers["content-security-policy"]
+    script_src = re.search(r"script-src ([^;]+)", csp).group(1)  # type: ignore[union-attr]
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    assert "https://web.telegram.org" in csp.split("frame-ancestors", 1)[1]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and "hx-on" not in page.text
+    partial = await client.get(
+        f"/app/b/{business.slug}/s/{business.service_id}/times", headers={"HX-Request": "true"}
+    )
+    assert partial.status_code == 200
+    assert "HX-Request" in partial.headers["vary"]
+    assert partial.text.lstrip().startswith("<section")
+
+
+@pytest.mark.parametrize("contact", ["+7 701 000 00 01", "unknown-person@example.kz"])
+async def test_sign_in_answers_the_same_for_anyone(client, contact: str) -> None:  # type: ignore[no-untyped-def]
+    """No enumeration: the page after asking for a code does not depend on an account existing."""
+    response = await client.post("/app/signin", data={"contact": contact, "next": "/app/bookings"},
+                                 headers={"Origin": "https://testserver.local"})  # fmt: skip
+    assert response.status_code == 200
+    assert 'name="challenge_id"' in response.text
+
+
+async def test_sign_in_from_another_site_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/app/signin",
+        data={"contact": "+7 701 000 00 02"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+async def test_forged_initdata_header_signs_nobody_in(client) -> None:  # type: ignore[no-untyped-def]
+    forged = make_init_data("999:other-bot-token", user_id=next_telegram_id())
+    response = await client.get(
+        "/app/bookings", headers={"X-Telegram-Init-Data": forged}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/app/signin")
+    assert "set-cookie" not in response.headers
