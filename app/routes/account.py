@@ -24,12 +24,13 @@ from app.routes.view import (
     forbidden_page,
     load_viewer,
     page_context,
+    require_viewer,
     signin_redirect,
 )
 from app.security import sessions
 from app.security.telegram import InvalidInitData, validate_shared_contact
 from app.security.web import Viewer, clear_session_cookie, csrf_ok, same_origin, start_session
-from app.settings import Settings, secret_key_for
+from app.settings import secret_key_for
 
 CLIENT_PURPOSES = ["booking", "notifications", "support", "security"]
 
@@ -245,22 +246,10 @@ def _me_page(
     )
 
 
-async def _signed_in(
-    session: Any, request: Request[Any, Any, Any], settings: Settings, *, unsafe: bool = True
-) -> Viewer | Response[Any]:
-    """The viewer, or the response to send instead (sign in first; a stale form)."""
-    viewer = await load_viewer(session, request, settings)
-    if viewer is None:
-        return signin_redirect(request)
-    if unsafe and not await csrf_ok(request, viewer):
-        return forbidden_page(request, settings, viewer)
-    return viewer
-
-
 @get("/app/me", include_in_schema=False)
 async def me_page(request: Request[Any, Any, Any], db: DB, settings: AppSettings) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings, unsafe=False)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
         if not isinstance(viewer, Viewer):
             return viewer
         consented = await has_valid_consent(session, viewer.account.id)
@@ -275,7 +264,7 @@ async def me_name(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         name = " ".join((data.get("name") or "").split())[:120]
@@ -294,7 +283,7 @@ async def me_contact(
     contact = (data.get("contact") or "").strip()[:254]
     channel = _channel_of(contact)
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         try:
@@ -326,7 +315,7 @@ async def me_contact_verify(
     challenge = data.get("challenge_id", "")
     channel = _channel_of(contact)
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         account_id = viewer.account.id
@@ -340,7 +329,7 @@ async def me_contact_verify(
             )  # fmt: skip
     except DomainError as error:
         async with db.transaction() as session:
-            viewer = await _signed_in(session, request, settings, unsafe=False)
+            viewer = await require_viewer(session, request, settings, unsafe=False)
             if not isinstance(viewer, Viewer):
                 return viewer
             consented = await has_valid_consent(session, viewer.account.id)
@@ -359,7 +348,7 @@ async def me_telegram_contact(
 ) -> Response[Any]:
     """The phone shared with Telegram's requestContact: signed by Telegram, so no code is needed."""
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         try:
@@ -393,7 +382,7 @@ async def me_write_access(
 
     If they revoke it later, the bot's send fails and delivery falls back to SMS or e-mail."""
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         if viewer.account.telegram_id is not None:
@@ -411,7 +400,7 @@ async def me_avatar(
     upload = data.get("avatar")
     content = await upload.read() if isinstance(upload, UploadFile) else b""
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         try:
@@ -431,7 +420,7 @@ async def me_avatar_delete(
     request: Request[Any, Any, Any], db: DB, settings: AppSettings
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         if viewer.account.avatar is not None:
@@ -444,7 +433,7 @@ async def me_avatar_image(
     request: Request[Any, Any, Any], db: DB, settings: AppSettings
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings, unsafe=False)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
         if not isinstance(viewer, Viewer):
             return viewer
         avatar = viewer.account.avatar
@@ -461,7 +450,7 @@ async def me_export(
 ) -> Response[Any]:
     """A copy of everything held about the person (policy 8.1), as a ZIP of JSON and CSV."""
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings, unsafe=False)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
         if not isinstance(viewer, Viewer):
             return viewer
         await set_context(session, account_id=viewer.account.id)
@@ -480,7 +469,7 @@ async def me_withdraw_consent(
     request: Request[Any, Any, Any], db: DB, settings: AppSettings
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         await privacy.withdraw_consent(
@@ -499,7 +488,7 @@ async def me_delete(
 ) -> Response[Any]:
     """Delete the account (policy 8.3). Sessions end at once; the person is signed out."""
     async with db.transaction() as session:
-        viewer = await _signed_in(session, request, settings)
+        viewer = await require_viewer(session, request, settings)
         if not isinstance(viewer, Viewer):
             return viewer
         if data.get("confirm") != "yes":

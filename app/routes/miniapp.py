@@ -37,13 +37,12 @@ from app.routes.view import (
     actor_of,
     consent_redirect,
     error_page,
-    forbidden_page,
     load_viewer,
     page_context,
+    require_viewer,
     see_other,
-    signin_redirect,
 )
-from app.security.web import Viewer, csrf_ok
+from app.security.web import Viewer
 
 DAYS_SHOWN = 14
 MAX_ID = 2**63 - 1
@@ -269,9 +268,9 @@ async def confirm_page(
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
         if not await has_valid_consent(session, viewer.account.id):
             return consent_redirect(str(request.url.path) + "?" + request.url.query)
         business = await business_by_slug(session, slug)
@@ -292,11 +291,9 @@ async def book(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
-        if not await csrf_ok(request, viewer):
-            return forbidden_page(request, settings, viewer)
+        viewer = await require_viewer(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
         if not await has_valid_consent(session, viewer.account.id):
             return consent_redirect(f"/app/b/{slug}")
         business = await business_by_slug(session, slug)
@@ -349,9 +346,9 @@ async def my_bookings(
     request: Request[Any, Any, Any], db: DB, settings: AppSettings
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
         await set_context(session, account_id=viewer.account.id)
         items = await booking_service.bookings_of_account(session, viewer.account.id)
     now = datetime.now(UTC)
@@ -380,9 +377,9 @@ async def booking_page(
     request: Request[Any, Any, Any], booking_id: FromPath[int], db: DB, settings: AppSettings
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, business = await _own_booking(session, viewer, _bounded(booking_id))
         master = (
             await session.execute(select(Staff).where(Staff.id == booking.staff_id))
@@ -424,11 +421,9 @@ async def cancel_booking(
     request: Request[Any, Any, Any], booking_id: FromPath[int], db: DB, settings: AppSettings
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
-        if not await csrf_ok(request, viewer):
-            return forbidden_page(request, settings, viewer)
+        viewer = await require_viewer(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, business = await _own_booking(session, viewer, _bounded(booking_id))
         try:
             async with session.begin_nested():
@@ -450,9 +445,9 @@ async def reschedule_page(
     day: Annotated[str | None, QueryParameter(max_length=10, query="date")] = None,
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, business = await _own_booking(session, viewer, _bounded(booking_id))
         picker = await _picker(
             session, business, booking.service_id, staff or str(booking.staff_id), day
@@ -480,11 +475,9 @@ async def reschedule(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
-        if not await csrf_ok(request, viewer):
-            return forbidden_page(request, settings, viewer)
+        viewer = await require_viewer(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, business = await _own_booking(session, viewer, _bounded(booking_id))
         await set_context(session, business_id=business.id, account_id=viewer.account.id)
         try:
@@ -513,9 +506,9 @@ async def booking_ics(
     from icalendar import Calendar, Event
 
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, business = await _own_booking(session, viewer, _bounded(booking_id))
     calendar = Calendar()
     calendar.add("prodid", "-//PoZapisi//pozapisi.kz//")
@@ -547,9 +540,9 @@ async def booking_messages(
     if not request.htmx:
         return Redirect(f"/app/bookings/{booking_id}")
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
+        viewer = await require_viewer(session, request, settings, unsafe=False)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, _business = await _own_booking(session, viewer, _bounded(booking_id))
         items = await messages.thread(session, booking)
         await messages.mark_read_by_client(session, booking)
@@ -573,11 +566,9 @@ async def post_message(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     async with db.transaction() as session:
-        viewer = await load_viewer(session, request, settings)
-        if viewer is None:
-            return signin_redirect(request)
-        if not await csrf_ok(request, viewer):
-            return forbidden_page(request, settings, viewer)
+        viewer = await require_viewer(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
         booking, _business = await _own_booking(session, viewer, _bounded(booking_id))
         error = None
         try:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.audit import Actor
 from app.domain.errors import DomainError
 from app.i18n import N_, gettext, set_locale
-from app.security.web import Viewer, current_viewer
+from app.security.web import Viewer, csrf_ok, current_viewer
 from app.settings import Settings
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -87,3 +87,19 @@ def error_page(
         },
         status_code=error.status,
     )
+
+
+async def require_viewer(
+    session: AsyncSession,
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    *,
+    unsafe: bool = True,
+) -> Viewer | Response[Any]:
+    """The viewer, or the response to send instead (sign in first; a stale form)."""
+    viewer = await load_viewer(session, request, settings)
+    if viewer is None:
+        return signin_redirect(request)
+    if unsafe and not await csrf_ok(request, viewer):
+        return forbidden_page(request, settings, viewer)
+    return viewer
