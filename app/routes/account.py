@@ -47,7 +47,7 @@ async def consent_page(
     request: Request[Any, Any, Any],
     db: DB,
     settings: AppSettings,
-    next_url: Annotated[str | None, QueryParameter(query="next", max_length=500)] = None,
+    next_url: Annotated[str | None, QueryParameter(name="next", max_length=500)] = None,
 ) -> Response[Any]:
     async with db.transaction() as session:
         viewer = await load_viewer(session, request, settings)
@@ -156,7 +156,7 @@ async def signin_page(
     request: Request[Any, Any, Any],
     db: DB,
     settings: AppSettings,
-    next_url: Annotated[str | None, QueryParameter(query="next", max_length=500)] = None,
+    next_url: Annotated[str | None, QueryParameter(name="next", max_length=500)] = None,
 ) -> Response[Any]:
     async with db.transaction() as session:
         viewer = await load_viewer(session, request, settings)

@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, PathParameter, QueryParameter
+from litestar.params import (
+    FromPath,
+    FromQuery,
+    HeaderParameter,
+    JSONBody,
+    PathParameter,
+    QueryParameter,
+)
 from sqlalchemy import select
 
 from app.db.session import set_context
@@ -192,7 +199,11 @@ class ApiController(Controller):
 
     @post("/me/consent", status_code=201)
     async def consent(
-        self, request: Request[Any, Any, Any], data: ConsentIn, db: DB, settings: AppSettings
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ConsentIn],
+        db: DB,
+        settings: AppSettings,
     ) -> dict[str, Any]:
         async with db.transaction() as session:
             account = await _signed_in(session, request, settings)
@@ -272,7 +283,7 @@ class ApiController(Controller):
         self,
         request: Request[Any, Any, Any],
         slug: FromPath[str],
-        data: BookingIn,
+        data: JSONBody[BookingIn],
         db: DB,
         settings: AppSettings,
         idempotency_key: Annotated[

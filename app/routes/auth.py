@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.params import JSONBody
 
 from app.db.session import set_context
 from app.domain.accounts import account_from_telegram
@@ -29,7 +30,7 @@ class SignedIn(msgspec.Struct):
 
 @post("/auth/telegram", status_code=200)
 async def auth_telegram(
-    request: Request[Any, Any, Any], data: TelegramSignIn, db: DB, settings: AppSettings
+    request: Request[Any, Any, Any], data: JSONBody[TelegramSignIn], db: DB, settings: AppSettings
 ) -> Response[SignedIn]:
     try:
         init = validate_init_data(data.init_data, settings.telegram_bot_token)

@@ -183,7 +183,7 @@ async def service_page(
     db: DB,
     settings: AppSettings,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
-    day: Annotated[str | None, QueryParameter(max_length=10, query="date")] = None,
+    day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Template:
     async with db.transaction() as session:
         viewer = await load_viewer(session, request, settings)
@@ -207,7 +207,7 @@ async def times_partial(
     db: DB,
     settings: AppSettings,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
-    day: Annotated[str | None, QueryParameter(max_length=10, query="date")] = None,
+    day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Response[Any]:
     """The slot grid for one day (htmx); a plain request gets the whole page instead."""
     if not request.htmx:
@@ -442,7 +442,7 @@ async def reschedule_page(
     db: DB,
     settings: AppSettings,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
-    day: Annotated[str | None, QueryParameter(max_length=10, query="date")] = None,
+    day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Response[Any]:
     async with db.transaction() as session:
         viewer = await require_viewer(session, request, settings, unsafe=False)
