@@ -1,0 +1,398 @@
+"""`make bench`: the slot engine micro-benchmark and the HTTP benchmark, in one bounded run.
+
+(a) ``bench.slots.run()``: 10 masters x 30 days, median and p99 per ``find_slots`` call.
+(b) Real servers on 127.0.0.1, 2 uvicorn workers each, loaded by wrk (or a bounded Python
+    client): bare baselines (``bench/baseline_app.py``) against the app's availability, booking
+    and booking-page requests, on a fresh database that is dropped at the end.
+
+Environment:
+  BENCH_SECONDS      length of each HTTP measurement (default 10)
+  BENCH_ROUNDS       rounds of all HTTP measurements (default 2); figures are the medians
+  BENCH_WARMUP       warm-up before each measurement, not counted (default 2)
+  BENCH_CONNECTIONS  concurrent connections (default 50); BENCH_THREADS wrk threads (default 2)
+  BENCH_SLOT_REPEATS slot-engine calls timed (default 200)
+  BENCH_BOOKING_RPS  size the booking requests for this rate instead of probing it
+  BENCH_REQUESTS     requests per measurement for the Python fallback client (default 2000)
+  BENCH_NO_WRK=1     use the Python fallback client even when wrk is installed
+  BENCH_SERVER       "nodelay" (default: uvicorn's CLI with its --workers TCP_NODELAY bug
+                     worked around, see bench/uvicorn_nodelay.py) or "uvicorn" (stock)
+  TEST_DATABASE_URL  the PostgreSQL server (else 127.0.0.1:5432 if it answers, else an embedded
+                     server; BENCH_EMBEDDED=1 forces the embedded one); a fresh database is
+                     created there and dropped at the end
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import random
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import httpx
+import msgspec
+
+from bench import fixtures, slots
+from bench.http import (
+    NODELAY_UVICORN,
+    STOCK_UVICORN,
+    LoadGenerator,
+    LoadResult,
+    PostRequest,
+    Server,
+    ensure_wrk,
+    env_float,
+    env_int,
+    python_load,
+)
+
+# throwaway values for the benchmark's own servers, never a real bot's
+BOT_TOKEN = "123456:BENCH-bot-token-for-pozapisi"  # noqa: S105
+SECRET_KEY = "bench-secret-key-0123456789abcdef-0123456789"  # noqa: S105
+SLOT_TARGET_MS = 5.0
+RATIOS = [
+    # label, numerator, denominator, target
+    ("availability / bare asyncpg+Jinja page", "availability", "bare_page", 0.5),
+    ("booking creation / bare constrained insert", "booking", "bare_insert", 0.4),
+    ("booking page / bare asyncpg+Jinja page", "page", "bare_page", None),
+    ("stock uvicorn / TCP_NODELAY uvicorn, plain", "plain_stock", "plain", None),
+]
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> NoReturn:
+    raise KeyboardInterrupt  # run every finally: stop servers, drop the database
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    ram = ""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            kib = int(handle.readline().split()[1])
+            ram = f", {kib / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{os.cpu_count()} CPUs ({model}){ram}, Python {platform.python_version()}"
+
+
+def _check(response: httpx.Response, expect: int, what: str) -> httpx.Response:
+    if response.status_code != expect:
+        raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:500]}")
+    return response
+
+
+class Run:
+    """Every measurement of one benchmark run, by key, one per round."""
+
+    def __init__(self, gen: LoadGenerator, warmup: float, rounds: int) -> None:
+        self.gen = gen
+        self.warmup = warmup
+        self.rounds = rounds
+        self.results: dict[str, list[LoadResult]] = {}
+
+    def measure(
+        self,
+        key: str,
+        name: str,
+        url: str,
+        posts: Sequence[PostRequest] | None = None,
+        *,
+        method: str = "GET",
+        warm: bool = True,
+    ) -> LoadResult:
+        if warm and self.warmup > 0:
+            self.gen.measure(name, url, posts, method=method, seconds=self.warmup)
+        result = self.gen.measure(name, url, posts, method=method)
+        self.results.setdefault(key, []).append(result)
+        note = ""
+        if result.errors:
+            note = f"  ({result.errors} errors: {result.first_error})"
+        elif result.first_error:
+            note = f"  (warning: {result.first_error})"
+        _say(f"  {name:<50} {result.rps:>9,.0f} req/s{note}")
+        return result
+
+
+class Clients:
+    """Distinct Telegram users, each with its own free slot in the wide business."""
+
+    def __init__(self, wide: fixtures.Wide) -> None:
+        self.wide = wide
+        self.first_user = random.randrange(10**11, 9 * 10**11)
+        self.used = 0
+
+    def take(self, count: int) -> list[PostRequest]:
+        from app.security.telegram import make_init_data
+
+        if self.used + count > self.wide.slots:
+            raise RuntimeError(f"the wide business has only {self.wide.slots} free slots")
+        posts: list[PostRequest] = []
+        for index in range(self.used, self.used + count):
+            staff_id, start = self.wide.slot(index)
+            body = {"service_id": self.wide.service_id, "staff_id": staff_id,
+                    "start": start.isoformat()}  # fmt: skip
+            init = make_init_data(
+                BOT_TOKEN, user_id=self.first_user + index, first_name=f"Клиент{index}"
+            )
+            posts.append(("tma " + init, msgspec.json.encode(body).decode()))
+        self.used += count
+        return posts
+
+
+def _consent(base: str, posts: Sequence[PostRequest]) -> None:
+    """Every client consents through the API first (not timed)."""
+    policy = _check(httpx.get(f"{base}/api/v1/policy"), 200, "policy").json()
+    body = msgspec.json.encode(
+        {"policy_version": policy["version"], "purposes": policy["purposes"]}
+    ).decode()
+    started = time.perf_counter()
+    consents = asyncio.run(
+        python_load(
+            "consent", f"{base}/api/v1/me/consent", [(auth, body) for auth, _ in posts],
+            total=len(posts), concurrency=32, method="POST", expect=(201,),
+        )
+    )  # fmt: skip
+    if consents.errors:
+        raise RuntimeError(f"consent failed {consents.errors} times: {consents.first_error}")
+    _say(f"  ({len(posts):,} Telegram users consented through POST /api/v1/me/consent "
+         f"in {time.perf_counter() - started:.1f} s, not timed)")  # fmt: skip
+
+
+class Bookings:
+    """POST booking measurements that never send a request twice: the first warm-up probes the
+    rate, and before each timed run enough new clients are made and consent (not timed)."""
+
+    def __init__(self, run: Run, wide: fixtures.Wide) -> None:
+        self.run = run
+        self.path = f"/api/v1/businesses/{wide.slug}/bookings"
+        self.clients = Clients(wide)
+        hint = os.environ.get("BENCH_BOOKING_RPS")
+        self.rate = float(hint) if hint else 0.0  # 0: probe it
+
+    def warm_up(self, base: str) -> None:
+        gen = self.run.gen
+        url = base + self.path
+        probe_seconds = max(self.run.warmup, 2.0)
+        if not gen.wrk:
+            count = max(50, gen.fallback_requests // 5)
+        elif self.rate:
+            count = gen.posts_needed(self.rate * 2, probe_seconds)
+        else:
+            count = 400
+        posts = self.clients.take(1 + count)
+        _consent(base, posts)
+        sanity, posts = posts[0], posts[1:]
+        headers = {"Authorization": sanity[0], "Content-Type": "application/json"}
+        _check(httpx.post(url, content=sanity[1].encode(), headers=headers), 201, "booking")
+        warm = gen.measure("booking warm-up", url, posts, seconds=probe_seconds)
+        if gen.wrk and not self.rate:
+            # all used up: then the probe gives only a lower bound, so count every request sent
+            used_up = warm.sent >= len(posts) - gen.threads
+            self.rate = warm.sent / warm.seconds if used_up else warm.rps
+
+    def measure(self, base: str) -> None:
+        gen = self.run.gen
+        if gen.wrk:
+            # generous: a request sent twice would be a 409, cheaper than a booking
+            count = gen.posts_needed(max(self.rate, 20.0) * 3) + 200
+        else:
+            count = gen.fallback_requests
+        posts = self.clients.take(count)
+        _consent(base, posts)
+        result = self.run.measure("booking", "app: POST booking (new client, free slot)",
+                                  base + self.path, posts, warm=False)  # fmt: skip
+        self.rate = max(self.rate, result.rps)
+
+
+@contextmanager
+def _serving(name: str, target: str, env: dict[str, str], launcher: str, health: str
+             ) -> Iterator[Server]:  # fmt: skip
+    server = Server(name, target, env, launcher=launcher)
+    try:
+        server.start(health)
+        yield server
+    finally:
+        server.stop()
+
+
+def _http(run: Run, db: fixtures.BenchDatabase, salon: fixtures.Salon, wide: fixtures.Wide) -> None:
+    """Rounds of: the baseline server (plain, page, insert), then the app (availability, page,
+    booking). Only one of them runs at a time, so the benchmark never holds more database
+    connections than the app alone (2 workers x (10 + 10 overflow)) on a server that may be
+    shared; the rounds give each ratio several pairs taken a minute apart at most."""
+    from app.db.urls import to_libpq
+
+    stock = os.environ.get("BENCH_SERVER", "nodelay") == "uvicorn"
+    launcher = STOCK_UVICORN if stock else NODELAY_UVICORN
+    bare_args = ("baseline", "bench.baseline_app:create_app",
+                 {"BENCH_BASELINE_DSN": to_libpq(db.owner)})  # fmt: skip
+    app_args = ("app", "app.main:create_app_from_env", {
+        "DATABASE_URL": db.owner, "DATABASE_APP_URL": db.app, "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "SECRET_KEY": SECRET_KEY, "POZAPISI_ENV": "test", "LOG_LEVEL": "WARNING",
+    })  # fmt: skip
+    bookings = Bookings(run, wide)
+    _say(f"  load: {run.gen.description}; warm-up {run.warmup:g} s before each measurement")
+    for number in range(1, run.rounds + 1):
+        _say(f"  round {number}/{run.rounds}, load average {_loadavg()}")
+        with _serving(*bare_args, launcher, "/plain") as bare:
+            if number == 1:
+                _check(httpx.get(bare.url + "/page"), 200, "bare page")
+                _check(httpx.post(bare.url + "/insert"), 201, "bare insert")
+            run.measure("plain", "bare: plain text", bare.url + "/plain")
+            run.measure("bare_page", "bare: asyncpg SELECT 20 rows + Jinja page",
+                        bare.url + "/page")  # fmt: skip
+            run.measure("bare_insert", "bare: INSERT, gist exclusion, own transaction",
+                        bare.url + "/insert", method="POST")  # fmt: skip
+        with _serving(*app_args, launcher, "/healthz") as app:
+            availability = (
+                f"{app.url}/api/v1/businesses/{salon.slug}/availability?"
+                f"service={salon.service_id}&date_from={salon.day}&date_to={salon.day}&staff=any"
+            )
+            page = f"{app.url}/app/b/{salon.slug}"
+            if number == 1:
+                if not _check(httpx.get(availability), 200, "availability").json()["slots"]:
+                    raise RuntimeError("availability: no free slots in the salon that day")
+                _check(httpx.get(page), 200, "booking page")
+            run.measure("availability", "app: GET availability (1 day, staff=any)",
+                        availability)  # fmt: skip
+            run.measure("page", "app: GET /app/b/<slug> (booking page)", page)
+            bookings.warm_up(app.url)
+            bookings.measure(app.url)
+    if not stock:  # what uvicorn's --workers bug costs, measured on the plainest endpoint
+        with _serving(*bare_args, STOCK_UVICORN, "/plain") as bare:
+            run.measure("plain_stock", "bare: plain text, stock `uvicorn --workers 2`",
+                        bare.url + "/plain")  # fmt: skip
+
+
+def _median_result(results: list[LoadResult]) -> LoadResult:
+    return sorted(results, key=lambda r: r.rps)[(len(results) - 1) // 2]
+
+
+def _ratios(run: Run, top: str, bottom: str) -> list[float]:
+    """One ratio per round (both figures of a round were taken minutes apart at most)."""
+    pairs = zip(run.results.get(top, []), run.results.get(bottom, []), strict=False)
+    return [a.rps / b.rps for a, b in pairs if b.rps]
+
+
+def _report(run: Run, slot: dict[str, float | int], setting: str) -> None:
+    width = 104
+    line = "-" * width
+    _say("")
+    _say("=" * width)
+    _say("PoZapisi benchmark")
+    _say(f"machine: {_machine()}")
+    _say(f"date:    {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average now {_loadavg()}")
+    _say(setting)
+    _say(line)
+    verdict = "ok" if float(slot["median_ms"]) < SLOT_TARGET_MS else "MISSED"
+    _say("(a) slot engine: 10 masters x 30 days, one find_slots call")
+    _say(f"    median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms ({slot['slots']} slots)"
+         f"    target: median < {SLOT_TARGET_MS:g} ms -> {verdict}")  # fmt: skip
+    _say(line)
+    _say(f"(b) HTTP: {run.gen.description}; 2 uvicorn workers per server; 127.0.0.1")
+    rounds = max((len(v) for v in run.results.values()), default=0)
+    if rounds > 1:
+        _say(f"    req/s: median of {rounds} rounds (range in brackets); latency: the middle "
+             "(lower-middle) round")  # fmt: skip
+    _say(f"    {'endpoint':<50}{'req/s':>9}  {'range':<15}{'p50 ms':>8}{'p99 ms':>9}{'errors':>8}")
+    for results in run.results.values():
+        mid = _median_result(results)
+        rates = [r.rps for r in results]
+        span = f"[{min(rates):,.0f}-{max(rates):,.0f}]" if len(results) > 1 else ""
+        errors = sum(r.errors for r in results)
+        _say(f"    {mid.name:<50}{statistics.median(rates):>9,.0f}  {span:<15}{mid.p50_ms:>8.1f}"
+             f"{mid.p99_ms:>9.1f}{errors:>8}")  # fmt: skip
+    _say(line)
+    _say(f"    {'ratio (median of the per-round ratios)':<50}{'value':>9}  {'range':<15}"
+         f"{'target':>8}   verdict")  # fmt: skip
+    for label, top, bottom, target in RATIOS:
+        values = sorted(_ratios(run, top, bottom))
+        if not values:
+            continue
+        value = statistics.median(values)
+        span = f"[{values[0]:.2f}-{values[-1]:.2f}]" if len(values) > 1 else ""
+        if target is None:
+            _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'-':>8}")
+        else:
+            verdict = "ok" if value >= target else "MISSED"
+            _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'>= ' + format(target, '.2f'):>8}"
+                 f"   {verdict}")  # fmt: skip
+    _say("=" * width)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    seconds = env_float("BENCH_SECONDS", 10)
+    warmup = env_float("BENCH_WARMUP", 2)
+
+    _say("(a) slot engine: bench.slots.run() …")
+    slot = slots.run(env_int("BENCH_SLOT_REPEATS", 200))
+    _say(f"  median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms")
+
+    wrk, note = ensure_wrk()
+    gen = LoadGenerator(
+        wrk,
+        seconds=seconds,
+        threads=env_int("BENCH_THREADS", 2),
+        connections=env_int("BENCH_CONNECTIONS", 50),
+        fallback_requests=env_int("BENCH_REQUESTS", 2000),
+        no_wrk_reason=note,
+    )
+    if not wrk:
+        _say(f"  NOTE: {gen.description}")
+    run = Run(gen, warmup, max(1, env_int("BENCH_ROUNDS", 2)))
+
+    _say("(b) HTTP: preparing a fresh database …")
+    db = asyncio.run(fixtures.open_database())
+    try:
+        _say(f"  database {db.name} on the {db.kind} PostgreSQL server")
+        asyncio.run(fixtures.create_bare_tables(db.owner))
+        salon = asyncio.run(fixtures.create_salon(db.owner))
+        wide = asyncio.run(fixtures.create_wide(db.owner))
+        _http(run, db, salon, wide)
+    finally:
+        asyncio.run(db.close())
+        _say(f"  dropped database {db.name}")
+
+    server = os.environ.get("BENCH_SERVER", "nodelay")
+    setting = (
+        f"command: make bench (.venv/bin/python -m bench); BENCH_SECONDS={seconds:g}, "
+        f"BENCH_ROUNDS={run.rounds}, BENCH_SERVER={server}; database: {db.kind} PostgreSQL"
+    )
+    _report(run, slot, setting)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers stopped, database dropped", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,85 @@
+"""Bare baselines for the HTTP benchmark: what Litestar + asyncpg + Jinja cost with nothing else.
+
+Run by ``python -m bench`` under uvicorn (``bench.baseline_app:create_app --factory``) with
+``BENCH_BASELINE_DSN`` naming a database that holds the two tables ``bench/fixtures.py`` makes:
+
+* ``GET /plain`` — a plain-text response, no database;
+* ``GET /page`` — asyncpg ``SELECT`` of 20 rows rendered by a Jinja template with a loop;
+* ``POST /insert`` — one INSERT into a table with a gist exclusion constraint
+  (``int8range(resource_id, resource_id, '[]') WITH =, period WITH &&``), in its own
+  transaction. Each request books a range no other request overlaps: the resource is this
+  worker's pid and the period the next hour of a per-process counter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from litestar import Litestar, MediaType, Response, get, post
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.template.config import TemplateConfig
+
+TEMPLATES = Path(__file__).parent / "templates"
+# 10 per worker is plenty for one short statement per request. The app and this server run
+# side by side on a PostgreSQL that may be shared (max_connections 100 by default; the app
+# alone may open 2 x (10 + 10 overflow)), so hold no connection while idle.
+POOL_MIN = 0
+POOL_MAX = 10
+POOL_IDLE_S = 1.0
+
+_SELECT = "SELECT id, name, minutes, price FROM bench_items ORDER BY id LIMIT 20"
+_INSERT = (
+    "INSERT INTO bench_slots (resource_id, period) VALUES ($1, tstzrange($2, $3, '[)')) "
+    "RETURNING id"
+)
+_EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+
+
+def create_app() -> Litestar:
+    dsn = os.environ["BENCH_BASELINE_DSN"]
+    state: dict[str, Any] = {}
+    counter = itertools.count()
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        state["pool"] = await asyncpg.create_pool(
+            dsn, min_size=POOL_MIN, max_size=POOL_MAX, max_inactive_connection_lifetime=POOL_IDLE_S
+        )
+        state["resource"] = os.getpid()
+        try:
+            yield
+        finally:
+            await state["pool"].close()
+
+    @get("/plain", media_type=MediaType.TEXT, sync_to_thread=False)
+    def plain() -> str:
+        return "Hello, World!"
+
+    @get("/page")
+    async def page() -> Template:
+        rows = await state["pool"].fetch(_SELECT)
+        return Template("bare_page.html", context={"title": "Bare page", "items": rows})
+
+    @post("/insert", status_code=201)
+    async def insert() -> Response[dict[str, int]]:
+        start = _EPOCH + next(counter) * _HOUR
+        async with state["pool"].acquire() as conn, conn.transaction():
+            new_id = await conn.fetchval(_INSERT, state["resource"], start, start + _HOUR)
+        return Response({"id": new_id}, status_code=201)
+
+    return Litestar(
+        route_handlers=[plain, page, insert],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        lifespan=[lifespan],
+        openapi_config=None,
+        debug=False,
+    )

@@ -1,0 +1,269 @@
+"""The benchmark's database: a fresh, migrated database with two businesses and the bare tables.
+
+* a *salon* (10 masters, 10:00-14:00 and 15:00-20:00 every day, a 60-minute service with a
+  10-minute buffer, five bookings per master on the measured day), for the availability and
+  booking-page requests — the shape of ``bench/slots.py``'s scenario for one day;
+* a *wide* business (10 masters working 00:00-23:30 every day for a year, a 30-minute service
+  on a 30-minute grid), so that thousands of booking requests each get their own free slot;
+* ``bench_items`` (20 rows) and ``bench_slots`` (the gist exclusion constraint) for the bare
+  baseline app.
+
+Everything is written as the tables' owner, through the app's models and domain functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.db import bootstrap
+from app.db.embedded import EmbeddedServer, find_bindir
+from app.db.probe import _probe
+from app.db.urls import APP_ROLE, to_libpq, to_sqlalchemy, with_database, with_user
+
+ZONE = "Asia/Almaty"
+MASTERS = 10
+SALON_BOOKINGS_PER_MASTER = 5
+WIDE_DAYS = 360  # horizon_days is at most 366
+WIDE_STEP_MIN = 30
+WIDE_OPEN, WIDE_CLOSE = time(0), time(23, 30)
+WIDE_SLOTS_PER_DAY = (WIDE_CLOSE.hour * 60 + WIDE_CLOSE.minute) // WIDE_STEP_MIN  # 47
+
+
+@dataclass
+class BenchDatabase:
+    """A fresh database on some server; ``close()`` drops it (and stops an embedded server)."""
+
+    base_url: str  # owner DSN on the maintenance database
+    name: str
+    kind: str  # "external" or "embedded"
+    embedded: EmbeddedServer | None = None
+    embedded_root: Path | None = None
+    created: bool = False
+
+    @property
+    def owner(self) -> str:
+        return with_database(self.base_url, self.name)
+
+    @property
+    def app(self) -> str:
+        return with_user(self.owner, APP_ROLE)
+
+    async def close(self) -> None:
+        try:
+            if self.created:
+                conn = await asyncpg.connect(to_libpq(self.base_url), timeout=10)
+                try:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+                finally:
+                    await conn.close()
+                self.created = False
+        finally:
+            if self.embedded is not None:
+                await asyncio.to_thread(self.embedded.stop)
+                self.embedded = None
+            if self.embedded_root is not None:
+                import shutil
+
+                shutil.rmtree(self.embedded_root, ignore_errors=True)
+                self.embedded_root = None
+
+
+async def open_database() -> BenchDatabase:
+    """TEST_DATABASE_URL, else a server answering on 127.0.0.1:5432, else (or with
+    BENCH_EMBEDDED=1) an embedded server; then a fresh database on it, migrated with
+    ``bootstrap.upgrade``."""
+    base = None
+    if not os.environ.get("BENCH_EMBEDDED"):
+        base = os.environ.get("TEST_DATABASE_URL") or await _probe("127.0.0.1", 5432)
+    name = f"pozapisi_bench_{uuid.uuid4().hex[:12]}"
+    if base:
+        db = BenchDatabase(base_url=base, name=name, kind="external")
+    else:
+        root = Path(tempfile.mkdtemp(prefix="pz-bench-pg-"))
+        server = EmbeddedServer(root=root, bindir=find_bindir())
+        db = BenchDatabase(
+            base_url="", name=name, kind="embedded", embedded=server, embedded_root=root
+        )
+        db.base_url = await asyncio.to_thread(server.start)
+    try:
+        conn = await asyncpg.connect(to_libpq(db.base_url), timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        db.created = True
+        await bootstrap.upgrade(db.owner)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+@dataclass
+class Salon:
+    slug: str
+    service_id: int
+    day: date  # the measured (local) day
+
+
+@dataclass
+class Wide:
+    slug: str
+    service_id: int
+    staff_ids: list[int]
+    first_day: date
+    slots: int = field(default=MASTERS * WIDE_DAYS * WIDE_SLOTS_PER_DAY)
+
+    def slot(self, index: int) -> tuple[int, datetime]:
+        """The ``index``-th distinct (master, start): days first, so each day fills slowly."""
+        if index >= self.slots:
+            raise ValueError(f"only {self.slots} distinct slots in the wide business")
+        day = self.first_day + timedelta(days=index % WIDE_DAYS)
+        rest = index // WIDE_DAYS
+        staff = self.staff_ids[rest % len(self.staff_ids)]
+        step = rest // len(self.staff_ids)
+        opens = datetime.combine(day, WIDE_OPEN, tzinfo=ZoneInfo(ZONE))
+        return staff, opens + timedelta(minutes=step * WIDE_STEP_MIN)
+
+
+_BARE_SQL = """
+CREATE TABLE bench_items (
+    id bigint PRIMARY KEY, name text NOT NULL, minutes int NOT NULL, price bigint NOT NULL
+);
+INSERT INTO bench_items SELECT i, 'Услуга № ' || i, 30 + i, 1000 * i FROM generate_series(1, 20) i;
+CREATE TABLE bench_slots (
+    id bigserial PRIMARY KEY,
+    resource_id bigint NOT NULL,
+    period tstzrange NOT NULL,
+    EXCLUDE USING gist (int8range(resource_id, resource_id, '[]') WITH =, period WITH &&)
+);
+"""
+
+
+async def create_bare_tables(owner_url: str) -> None:
+    conn = await asyncpg.connect(to_libpq(owner_url), timeout=10)
+    try:
+        await conn.execute(_BARE_SQL)
+    finally:
+        await conn.close()
+
+
+async def _owner_session_run(owner_url: str, work):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(to_sqlalchemy(owner_url), poolclass=NullPool)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def _business(
+    session: AsyncSession,
+    *,
+    slug: str,
+    hours: list[tuple[time, time]],
+    service: dict[str, int],
+    **rules: int,
+) -> tuple[int, int, list[int]]:
+    from app.models import (
+        Account,
+        Business,
+        Membership,
+        Service,
+        Staff,
+        StaffService,
+        WorkingHours,
+    )
+
+    business = Business(slug=slug, name=f"Бенчмарк {slug}", timezone=ZONE, **rules)
+    session.add(business)
+    await session.flush()
+    staff = [Staff(business_id=business.id, name=f"Мастер {i + 1}", sort_order=i) for i in range(MASTERS)]  # fmt: skip
+    session.add_all(staff)
+    await session.flush()
+    for member in staff:
+        for weekday in range(7):
+            for opens, closes in hours:
+                session.add(WorkingHours(business_id=business.id, staff_id=member.id,
+                                         weekday=weekday, start_time=opens, end_time=closes))  # fmt: skip
+    main = Service(business_id=business.id, name={"ru": "Стрижка", "kk": "Шаш қию", "en": "Haircut"},
+                   price_tiyn=500_000, sort_order=0, **service)  # fmt: skip
+    short = Service(business_id=business.id, name={"ru": "Брови", "kk": "Қас", "en": "Brows"},
+                    duration_min=30, price_tiyn=200_000, sort_order=1)  # fmt: skip
+    session.add_all([main, short])
+    await session.flush()
+    for member in staff:
+        session.add(StaffService(business_id=business.id, staff_id=member.id, service_id=main.id))
+        session.add(StaffService(business_id=business.id, staff_id=member.id, service_id=short.id))
+    owner = Account(
+        name="Владелец", telegram_id=random.randrange(10**11, 10**12), allows_write_to_pm=True
+    )
+    session.add(owner)
+    await session.flush()
+    session.add(Membership(business_id=business.id, account_id=owner.id, role="owner"))
+    await session.flush()
+    return business.id, main.id, [s.id for s in staff]
+
+
+async def create_salon(owner_url: str, now: datetime | None = None) -> Salon:
+    from app.domain import bookings
+    from app.domain.audit import SYSTEM
+    from app.models import Business
+
+    now = now or datetime.now(UTC)
+    slug = f"bench-salon-{uuid.uuid4().hex[:8]}"
+    day = (now.astimezone(ZoneInfo(ZONE)) + timedelta(days=2)).date()
+
+    async def work(session: AsyncSession) -> Salon:
+        business_id, service_id, staff_ids = await _business(
+            session, slug=slug, hours=[(time(10), time(14)), (time(15), time(20))],
+            service={"duration_min": 60, "buffer_after_min": 10},
+        )  # fmt: skip
+        business = await session.get(Business, business_id)
+        assert business is not None
+        zone = ZoneInfo(ZONE)
+        # a busy day with a few gaps left: two free starts per master (20 slots)
+        starts = [time(10), time(12, 45), time(15), time(16, 30), time(18, 45)]
+        for rank, staff_id in enumerate(staff_ids):
+            shift = timedelta(minutes=(rank % 2) * 15)
+            for at in starts[:SALON_BOOKINGS_PER_MASTER]:
+                start = datetime.combine(day, at, tzinfo=zone) + shift
+                await bookings.create_booking(
+                    session, business,
+                    bookings.BookingRequest(service_id=service_id, staff_id=staff_id, start=start,
+                                            source="dashboard", client_name=f"Клиент {rank}"),
+                    account=None, actor=SYSTEM, now=now,
+                )  # fmt: skip
+        return Salon(slug=slug, service_id=service_id, day=day)
+
+    result: Salon = await _owner_session_run(owner_url, work)
+    return result
+
+
+async def create_wide(owner_url: str, now: datetime | None = None) -> Wide:
+    now = now or datetime.now(UTC)
+    slug = f"bench-wide-{uuid.uuid4().hex[:8]}"
+    first_day = (now.astimezone(ZoneInfo(ZONE)) + timedelta(days=2)).date()
+
+    async def work(session: AsyncSession) -> Wide:
+        _business_id, service_id, staff_ids = await _business(
+            session, slug=slug, hours=[(WIDE_OPEN, WIDE_CLOSE)],
+            service={"duration_min": WIDE_STEP_MIN}, slot_step_min=WIDE_STEP_MIN,
+            min_notice_min=0, horizon_days=366,
+        )  # fmt: skip
+        return Wide(slug=slug, service_id=service_id, staff_ids=staff_ids, first_day=first_day)
+
+    result: Wide = await _owner_session_run(owner_url, work)
+    return result
