@@ -294,6 +294,10 @@ async def create_booking(
             if is_slot_conflict(exc):
                 continue  # "any master": the next free one may still be free
             raise
+        locale = account.locale if account else business.default_locale
+        await _notify_booking(session, business, booking, event, now, client_locale=locale)
+        # last: the chain's lock is held from here to COMMIT, so bookings of one business
+        # queue behind each other only for that short stretch
         await audit.record(
             session,
             actor=actor,
@@ -303,8 +307,6 @@ async def create_booking(
             business_id=business.id,
             after=_snapshot(booking),
         )
-        locale = account.locale if account else business.default_locale
-        await _notify_booking(session, business, booking, event, now, client_locale=locale)
         return booking, True
     raise SlotTaken()
 
@@ -386,6 +388,12 @@ async def _transition(
     if to != "pending":
         booking.pending_expires_at = None
     await session.flush()
+    if to in ("cancelled", "completed", "no_show"):
+        await outbox.cancel_pending(session, booking.id, ["booking.reminder"], f"booking {to}")
+    if event:
+        await _notify_booking(
+            session, business, booking, event, now, client_locale=locale, extra=extra
+        )
     await audit.record(
         session,
         actor=actor,
@@ -396,12 +404,6 @@ async def _transition(
         before=before,
         after=_snapshot(booking),
     )
-    if to in ("cancelled", "completed", "no_show"):
-        await outbox.cancel_pending(session, booking.id, ["booking.reminder"], f"booking {to}")
-    if event:
-        await _notify_booking(
-            session, business, booking, event, now, client_locale=locale, extra=extra
-        )
     return booking
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays as public_holidays
@@ -82,27 +84,33 @@ def _day_window(tz: ZoneInfo, date_from: date, date_to: date) -> tuple[datetime,
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-_HOURS = text(
-    "SELECT staff_id, weekday, start_time, end_time FROM working_hours "
-    "WHERE business_id = :b AND staff_id = ANY(:staff) ORDER BY staff_id, weekday, start_time"
+# Everything the slot engine needs in one round trip: weekly hours, single-date overrides,
+# what blocks time (live bookings with their buffers, time off) and the business's closed days.
+_SCHEDULE = text(
+    "SELECT "
+    "(SELECT coalesce(json_agg(json_build_array(staff_id, weekday, start_time, end_time) "
+    "  ORDER BY staff_id, weekday, start_time), '[]') FROM working_hours "
+    "  WHERE business_id = :b AND staff_id = ANY(:staff)) AS hours, "
+    "(SELECT coalesce(json_agg(json_build_array(staff_id, on_date, kind, start_time, end_time) "
+    "  ORDER BY on_date, start_time), '[]') FROM schedule_overrides "
+    "  WHERE business_id = :b AND on_date BETWEEN :d1 AND :d2 "
+    "  AND (staff_id IS NULL OR staff_id = ANY(:staff))) AS overrides, "
+    "(SELECT coalesce(json_agg(json_build_array(staff_id, extract(epoch FROM s), "
+    "  extract(epoch FROM e))), '[]') FROM ("
+    "  SELECT staff_id, lower(blocked_period) AS s, upper(blocked_period) AS e FROM bookings "
+    "  WHERE business_id = :b AND staff_id = ANY(:staff) AND status IN ('pending', 'confirmed') "
+    "  AND blocked_period && tstzrange(:w1, :w2) "
+    "  UNION ALL SELECT staff_id, coalesce(lower(period), :w1), coalesce(upper(period), :w2) "
+    "  FROM time_off WHERE business_id = :b AND staff_id = ANY(:staff) "
+    "  AND period && tstzrange(:w1, :w2)) AS blocking) AS blocked, "
+    "(SELECT coalesce(json_agg(on_date), '[]') FROM holidays "
+    "  WHERE business_id = :b AND on_date BETWEEN :d1 AND :d2) AS closed"
 )
-_OVERRIDES = text(
-    "SELECT staff_id, on_date, kind, start_time, end_time FROM schedule_overrides "
-    "WHERE business_id = :b AND on_date BETWEEN :d1 AND :d2 "
-    "AND (staff_id IS NULL OR staff_id = ANY(:staff)) ORDER BY on_date, start_time"
-)
-# one round trip for everything that blocks time: live bookings (with buffers) and time off
-_BLOCKED = text(
-    "SELECT staff_id, lower(blocked_period) AS s, upper(blocked_period) AS e FROM bookings "
-    "WHERE business_id = :b AND staff_id = ANY(:staff) AND status IN ('pending', 'confirmed') "
-    "AND blocked_period && tstzrange(:w1, :w2) "
-    "UNION ALL SELECT staff_id, lower(period), upper(period) FROM time_off "
-    "WHERE business_id = :b AND staff_id = ANY(:staff) AND period && tstzrange(:w1, :w2) "
-    "ORDER BY 1, 2"
-)
-_HOLIDAYS = text(
-    "SELECT on_date FROM holidays WHERE business_id = :b AND on_date BETWEEN :d1 AND :d2"
-)
+
+
+def _json(value: Any) -> Any:
+    """json columns arrive decoded or as text, depending on the driver's codecs."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 async def load_query(
@@ -117,24 +125,41 @@ async def load_query(
     """Build the slot engine's input for ``staff_ids`` over local dates [date_from, date_to]."""
     tz = ZoneInfo(business.timezone)
     w1, w2 = _day_window(tz, date_from, date_to)
-    params = {"b": business.id, "staff": staff_ids, "d1": date_from, "d2": date_to}
+    params = {
+        "b": business.id,
+        "staff": staff_ids,
+        "d1": date_from,
+        "d2": date_to,
+        "w1": w1,
+        "w2": w2,
+    }
+    row = (await session.execute(_SCHEDULE, params)).one()
+
     weekly: dict[int, dict[int, list[tuple[time, time]]]] = {s: {} for s in staff_ids}
-    for staff_id, weekday, start, end in await session.execute(_HOURS, params):
-        weekly[staff_id].setdefault(weekday, []).append((start, end))
+    for staff_id, weekday, start, end in _json(row.hours):
+        weekly[staff_id].setdefault(weekday, []).append(
+            (time.fromisoformat(start), time.fromisoformat(end))
+        )
 
     business_overrides: dict[date, list[tuple[time, time]]] = {}
     staff_overrides: dict[int, dict[date, list[tuple[time, time]]]] = {s: {} for s in staff_ids}
-    for staff_id, on_date, kind, start, end in await session.execute(_OVERRIDES, params):
+    for staff_id, on_date, kind, start, end in _json(row.overrides):
         target = business_overrides if staff_id is None else staff_overrides[staff_id]
-        intervals = target.setdefault(on_date, [])
+        intervals = target.setdefault(date.fromisoformat(on_date), [])
         if kind == "hours":
-            intervals.append((start, end))
+            intervals.append((time.fromisoformat(start), time.fromisoformat(end)))
 
+    # the engine is fastest with busy ranges in UTC
     blocked: dict[int, list[tuple[datetime, datetime]]] = {s: [] for s in staff_ids}
-    for staff_id, start, end in await session.execute(_BLOCKED, {**params, "w1": w1, "w2": w2}):
-        blocked[staff_id].append((start, end))
+    for staff_id, start_epoch, end_epoch in _json(row.blocked):
+        blocked[staff_id].append(
+            (
+                datetime.fromtimestamp(float(start_epoch), UTC),
+                datetime.fromtimestamp(float(end_epoch), UTC),
+            )
+        )
 
-    closed = {row[0] for row in await session.execute(_HOLIDAYS, params)}
+    closed = {date.fromisoformat(d) for d in _json(row.closed)}
     if business.observe_public_holidays:
         years = range(date_from.year, date_to.year + 1)
         closed |= {
