@@ -278,11 +278,22 @@ async def create_booking(
             created_at=now,
             updated_at=now,
         )
+        # a savepoint only where a failed insert leaves something to try: another free master,
+        # or a concurrent retry's booking to answer with; otherwise the error ends the request
+        recoverable = len(free) > 1 or bool(account is not None and request.idempotency_key)
         try:
-            async with session.begin_nested():
+            if recoverable:
+                async with session.begin_nested():
+                    session.add(booking)
+                    await session.flush()
+            else:
                 session.add(booking)
                 await session.flush()
         except DBAPIError as exc:
+            if not recoverable:
+                if is_slot_conflict(exc):
+                    raise SlotTaken() from exc
+                raise
             if booking in session:  # the savepoint's rollback usually expunged it already
                 session.expunge(booking)
             if account is not None and request.idempotency_key:

@@ -38,13 +38,12 @@ async def current_policy(session: AsyncSession, today: date | None = None) -> Po
     return PolicyInfo(version=row.version, purposes=list(row.purposes), material=row.material)
 
 
+# the person's latest consent event, and whether a material policy change has taken effect since
 _LATEST = text(
-    "SELECT c.action, c.policy_version, c.purposes FROM consents c WHERE c.account_id = :a "
-    "ORDER BY c.id DESC LIMIT 1"
-)
-_MATERIAL_SINCE = text(
-    "SELECT EXISTS (SELECT 1 FROM policy_versions p WHERE p.material AND p.effective_at <= :today "
-    "AND p.effective_at > (SELECT effective_at FROM policy_versions WHERE version = :v))"
+    "SELECT c.action, c.purposes, EXISTS (SELECT 1 FROM policy_versions p, policy_versions g "
+    "WHERE g.version = c.policy_version AND p.material AND p.effective_at <= :today "
+    "AND p.effective_at > g.effective_at) AS changed_since "
+    "FROM consents c WHERE c.account_id = :a ORDER BY c.id DESC LIMIT 1"
 )
 
 
@@ -53,13 +52,10 @@ async def has_valid_consent(
 ) -> bool:
     """Granted, not withdrawn since, and no material policy change has taken effect since."""
     today = today or datetime.now(UTC).date()
-    latest = (await session.execute(_LATEST, {"a": account_id})).first()
+    latest = (await session.execute(_LATEST, {"a": account_id, "today": today})).first()
     if latest is None or latest.action != "granted":
         return False
-    if not set(latest.purposes) >= REQUIRED_PURPOSES:
-        return False
-    changed = await session.scalar(_MATERIAL_SINCE, {"today": today, "v": latest.policy_version})
-    return not changed
+    return set(latest.purposes) >= REQUIRED_PURPOSES and not latest.changed_since
 
 
 async def require_consent(session: AsyncSession, account_id: int) -> None:
