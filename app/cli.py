@@ -1,6 +1,7 @@
 """The ``pozapisi`` command.
 
-pozapisi run [--host 127.0.0.1] [--port 8000] [--workers 1]
+pozapisi run [--host 127.0.0.1] [--port 8000] [--workers 1] [--no-worker]
+pozapisi worker [--concurrency 10]
 pozapisi db upgrade
 pozapisi demo
 pozapisi audit verify
@@ -103,6 +104,8 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
     os.environ["DATABASE_URL"] = urls.owner
     os.environ["DATABASE_APP_URL"] = urls.app
     os.environ["DATABASE_WORKER_URL"] = urls.worker
+    # one notification worker inside the web process, so the demo needs nothing else running
+    os.environ["POZAPISI_IN_PROCESS_WORKER"] = "0" if args.no_worker else "1"
     print(f"PoZapisi on http://{args.host}:{args.port}/")
     uvicorn.run(
         "app.main:create_app_from_env",
@@ -117,6 +120,12 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
     return 0
 
 
+def _cmd_worker(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
+    from workers.settings import run_worker
+
+    return run_worker(settings, urls.worker, concurrency=args.concurrency)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pozapisi", description="PoZapisi booking platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,7 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--no-worker", action="store_true", help="do not run a notification worker in-process"
+    )
     run.set_defaults(handler=_cmd_run)
+    worker = sub.add_parser("worker", help="run a notification/cron worker (SAQ)")
+    worker.add_argument("--concurrency", type=int, default=10, help="jobs at once")
+    worker.set_defaults(handler=_cmd_worker)
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations and policy versions").set_defaults(

@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Litestar
@@ -21,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from app import i18n
 from app.db.session import Database
 from app.domain.bookings import STATUS_LABELS
-from app.routes import account, api, auth, health, miniapp, pages
+from app.routes import account, api, auth, health, miniapp, pages, telegram_webhook
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.security.headers import context_middleware
 from app.settings import Settings, get_settings
@@ -38,6 +39,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
         get_locale=i18n.get_locale,
         landing_url=settings.landing_base_url.rstrip("/"),
         contact_email=settings.contact_email_info,
+        support_email=settings.contact_email_support,
         locales=i18n.LOCALES,
         language_name=i18n.language_name,
     )
@@ -51,8 +53,11 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings | None = None, *, app_url: str | None = None) -> Litestar:
-    """Build the app. ``app_url`` is the runtime role's DSN (non-owner, RLS-bound)."""
+def create_app(
+    settings: Settings | None = None, *, app_url: str | None = None, worker_url: str | None = None
+) -> Litestar:
+    """Build the app. ``app_url`` is the runtime role's DSN (non-owner, RLS-bound); with
+    ``worker_url`` (the worker role's DSN) one notification worker runs in-process."""
     settings = settings or get_settings()
     dsn = app_url or settings.database_app_url
     if not dsn:
@@ -81,6 +86,7 @@ def create_app(settings: Settings | None = None, *, app_url: str | None = None) 
             *pages.ROUTES,
             *miniapp.ROUTES,
             *account.ROUTES,
+            telegram_webhook.telegram_webhook,
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"
             ),
@@ -96,7 +102,7 @@ def create_app(settings: Settings | None = None, *, app_url: str | None = None) 
         openapi_config=OpenAPIConfig(title="PoZapisi API", version="1.0.0", path="/schema"),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=StructLoggingConfig(log_exceptions="debug"),
-        lifespan=[lifespan],
+        lifespan=[lifespan, *_worker_lifespan(settings, worker_url)],
         debug=False,
     )
     app.state.settings = settings
@@ -104,6 +110,19 @@ def create_app(settings: Settings | None = None, *, app_url: str | None = None) 
     return app
 
 
+def _worker_lifespan(settings: Settings, worker_url: str | None) -> list[Any]:
+    if not worker_url:
+        return []
+    from workers.settings import in_process_worker
+
+    return [in_process_worker(settings, worker_url)]
+
+
 def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: the CLI puts the resolved DSNs in the environment."""
-    return create_app(get_settings(), app_url=os.environ.get("DATABASE_APP_URL"))
+    in_process = os.environ.get("POZAPISI_IN_PROCESS_WORKER") == "1"
+    return create_app(
+        get_settings(),
+        app_url=os.environ.get("DATABASE_APP_URL"),
+        worker_url=os.environ.get("DATABASE_WORKER_URL") if in_process else None,
+    )

@@ -45,6 +45,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = "http://127.0.0.1:8000"
     default_timezone: str = "Asia/Almaty"
     outbound_tls_min: str = "1.3"
+    sms_sender: str = "PoZapisi"
+    # notification delivery: provider timeout, how long a claimed row stays claimed before
+    # another worker may retry it (the claiming worker died), first retry delay (doubles)
+    notify_timeout_s: float = 10.0
+    notify_lease_s: float = 60.0
+    notify_retry_base_s: float = 5.0
     storage_region: str = "kz"
     allowed_regions: tuple[str, ...] = ALLOWED_REGIONS_DEFAULT
     contact_email_info: str = "info@pozapisi.kz"
@@ -77,6 +83,18 @@ def _url(name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
     if parts.scheme not in schemes or not parts.netloc:
         raise SettingsError(f"{name} must be a URL with scheme {' or '.join(schemes)}")
     return value.rstrip("/")
+
+
+def _seconds(name: str, value: str | None, default: float, *, at_least: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not seconds >= at_least:  # also refuses NaN
+        raise SettingsError(f"{name} must be at least {at_least:g} seconds")
+    return seconds
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +142,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except Exception as exc:
         raise SettingsError(f"DEFAULT_TIMEZONE={tz!r} is not an IANA time zone") from exc
 
+    notify_timeout = _seconds(
+        "NOTIFY_TIMEOUT_SECONDS", get("NOTIFY_TIMEOUT_SECONDS"), 10.0, at_least=0.1
+    )
+    notify_lease = _seconds("NOTIFY_LEASE_SECONDS", get("NOTIFY_LEASE_SECONDS"), 60.0, at_least=1.0)
+    if notify_lease < notify_timeout + 2:
+        # a worker still waiting for the provider must not see its rows handed to another
+        raise SettingsError(
+            "NOTIFY_LEASE_SECONDS must exceed NOTIFY_TIMEOUT_SECONDS by 2 seconds at least"
+        )
+
     try:
         return Settings(
             database_url=_dsn("DATABASE_URL", get("DATABASE_URL")),
@@ -146,6 +174,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             default_timezone=tz,
             outbound_tls_min=tls_min,
+            sms_sender=get("SMS_SENDER", "PoZapisi")[:11],  # alphanumeric sender ids: 11 max
+            notify_timeout_s=notify_timeout,
+            notify_lease_s=notify_lease,
+            notify_retry_base_s=_seconds(
+                "NOTIFY_RETRY_BASE_SECONDS", get("NOTIFY_RETRY_BASE_SECONDS"), 5.0, at_least=0.01
+            ),
             storage_region=region,
             allowed_regions=regions,
             contact_email_info=get("CONTACT_EMAIL_INFO", "info@pozapisi.kz"),

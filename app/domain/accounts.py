@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,3 +49,19 @@ async def account_from_telegram(session: AsyncSession, init: InitData) -> tuple[
         ).scalar_one()
         return account, False
     return account, True
+
+
+_SET_BOT_REACHABLE = text(
+    "UPDATE accounts SET allows_write_to_pm = :reachable WHERE telegram_id = :telegram_id "
+    "AND deleted_at IS NULL AND allows_write_to_pm IS DISTINCT FROM :reachable"
+)
+
+
+async def set_bot_reachable(session: AsyncSession, telegram_id: int, reachable: bool) -> bool:
+    """Telegram told us (webhook) the person started the bot, or blocked it: the bot may, or
+    may no longer, write to them. Only an existing account changes; none is created here.
+    Returns whether anything changed."""
+    result = await session.execute(
+        _SET_BOT_REACHABLE, {"telegram_id": telegram_id, "reachable": reachable}
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

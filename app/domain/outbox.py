@@ -14,6 +14,8 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.i18n import N_, gettext
+
 _INSERT = text(
     "INSERT INTO notifications (business_id, booking_id, account_id, address, event, channel, "
     "locale, payload, idempotency_key, scheduled_at) "
@@ -99,3 +101,85 @@ def reminder_times(start: datetime, offsets_min: list[int], now: datetime) -> li
     """Reminder moments still ahead of ``now`` (a reminder for the past is never queued)."""
     return [start - timedelta(minutes=m) for m in sorted(set(offsets_min), reverse=True)
             if start - timedelta(minutes=m) > now]  # fmt: skip
+
+
+_CHANNELS_OF = text(
+    "SELECT telegram_id IS NOT NULL AND allows_write_to_pm AS telegram, email IS NOT NULL AS email, "
+    "phone IS NOT NULL AS sms FROM accounts WHERE id = :id AND deleted_at IS NULL"
+)
+
+
+async def on_every_channel(session: AsyncSession, message: Outgoing) -> list[Outgoing]:
+    """One copy of ``message`` per channel the person has (policy 11.1: a policy-change notice
+    goes by e-mail *and* Telegram); SMS only when they have neither. Each copy is its own row,
+    so each channel is delivered and retried on its own."""
+    if message.account_id is None:
+        return [message]
+    row = (await session.execute(_CHANNELS_OF, {"id": message.account_id})).first()
+    if row is None:
+        return []
+    channels = [c for c in ("telegram", "email") if getattr(row, c)] or (["sms"] if row.sms else [])
+    return [
+        Outgoing(
+            event=message.event,
+            scheduled_at=message.scheduled_at,
+            account_id=message.account_id,
+            business_id=message.business_id,
+            booking_id=message.booking_id,
+            channel=channel,
+            locale=message.locale,
+            payload=message.payload,
+        )
+        for channel in channels
+    ]
+
+
+# what the business is told when a message to its client (or staff) could not be delivered;
+# the keys are the reason codes the workers put at the head of ``notifications.last_error``
+FAILURE_EXPLANATIONS = {
+    "blocked": N_("The person has blocked the PoZapisi bot in Telegram."),
+    "invalid_address": N_("This phone number, e-mail address or Telegram chat does not exist."),
+    "rejected": N_("The provider refused the message."),
+    "no_channel": N_("There is no way to reach this person: no Telegram, phone or e-mail."),
+    "gave_up": N_("The message could not be delivered after many attempts."),
+}
+
+_FAILED = text(
+    "SELECT n.id, n.event, n.last_error, n.attempts, n.account_id = b.account_id AS to_client "
+    "FROM notifications n JOIN bookings b ON b.id = n.booking_id "
+    "WHERE n.booking_id = :booking_id AND n.status = 'failed' ORDER BY n.id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailure:
+    notification_id: int
+    event: str
+    to_client: bool  # else a master, owner or admin of the business
+    reason: str
+    explanation: str  # in the current language
+    attempts: int
+
+
+def failure_reason(last_error: str | None) -> str:
+    return (last_error or "").split(":", 1)[0].strip() or "gave_up"
+
+
+async def delivery_failures(session: AsyncSession, booking_id: int) -> list[DeliveryFailure]:
+    """Messages about a booking that could not be delivered, for the business to act on (call
+    the client, say). Runs under the tenant's row-level security like any dashboard read."""
+    failures = []
+    for row in await session.execute(_FAILED, {"booking_id": booking_id}):
+        reason = failure_reason(row.last_error)
+        explanation = FAILURE_EXPLANATIONS.get(reason, FAILURE_EXPLANATIONS["gave_up"])
+        failures.append(
+            DeliveryFailure(
+                notification_id=row.id,
+                event=row.event,
+                to_client=bool(row.to_client),
+                reason=reason,
+                explanation=gettext(explanation),
+                attempts=row.attempts,
+            )
+        )
+    return failures

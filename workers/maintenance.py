@@ -1,0 +1,48 @@
+"""Housekeeping that has real behaviour today: spent sign-in codes and dead sessions.
+
+* OTP challenges are kept a day past expiry (the sign-in throttle counts recent codes per
+  address), then deleted;
+* sessions are deleted once expired or revoked: a token whose row is gone is refused anyway
+  (``app.security.sessions.verify``), and the row holds an IP and a user agent (policy 2.6);
+* notification rows that carried a sign-in code are deleted a day after they were finished:
+  they name a phone or e-mail address and have no further use.
+
+The privacy issue's retention jobs (policy 7.2, 7.3) register beside these when they land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+OTP_KEPT_AFTER_EXPIRY = timedelta(days=1)
+SPENT_CODE_MESSAGES_KEPT = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    otp_challenges: int
+    sessions: int
+    code_messages: int
+
+
+async def purge_expired(engine: AsyncEngine, now: datetime) -> Purged:
+    async with engine.begin() as conn:
+        otp = await conn.execute(
+            text("DELETE FROM otp_challenges WHERE expires_at < :cutoff"),
+            {"cutoff": now - OTP_KEPT_AFTER_EXPIRY},
+        )
+        sessions = await conn.execute(
+            text("DELETE FROM sessions WHERE expires_at < :now OR revoked_at < :now"), {"now": now}
+        )
+        codes = await conn.execute(
+            text(
+                "DELETE FROM notifications WHERE event = 'otp.code' "
+                "AND status IN ('sent', 'failed', 'cancelled') AND created_at < :cutoff"
+            ),
+            {"cutoff": now - SPENT_CODE_MESSAGES_KEPT},
+        )
+    return Purged(otp.rowcount, sessions.rowcount, codes.rowcount)

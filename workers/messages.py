@@ -1,0 +1,138 @@
+"""Message texts: one Jinja template per event in ``app/templates/messages/``, in ru, kk and en.
+
+A template defines blocks: ``subject``, ``body`` (Telegram's HTML subset: ``<b>``, ``<i>``,
+``<a>``; newlines kept), ``sms`` (short plain text; a Cyrillic SMS part holds 70 characters) and
+optionally ``button`` (its label; the relay decides where it points). The same template renders
+twice — escaped for HTML, raw for plain text — so wording lives in one place and the ``b`` and
+``link`` filters decide what markup each shape gets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from markupsafe import Markup, escape
+
+from app import i18n
+from workers.channels import Button, Rendered
+
+TEMPLATE_DIR = Path(i18n.__file__).resolve().parent.parent / "templates" / "messages"
+
+CLIENT_BOOKING_EVENTS = (
+    "booking.created",
+    "booking.confirmed",
+    "booking.cancelled",
+    "booking.rescheduled",
+    "booking.reminder",
+)
+STAFF_BOOKING_EVENTS = tuple(f"staff.{event}" for event in CLIENT_BOOKING_EVENTS[:4])
+EVENTS = frozenset(
+    {
+        *CLIENT_BOOKING_EVENTS,
+        *STAFF_BOOKING_EVENTS,
+        "message.business",
+        "staff.message.client",
+        "otp.code",
+        "policy.notice",
+        "account.deleted",
+    }
+)
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+
+class UnknownEvent(KeyError):
+    """No template for this event: a programming error, never retried."""
+
+
+def _bold(value: Any, *, html: bool) -> Any:
+    return Markup("<b>%s</b>") % value if html else value
+
+
+def _link(url: Any, *, html: bool) -> Any:
+    return Markup('<a href="%s">%s</a>') % (url, url) if html else url
+
+
+def _environment(*, html: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=html,  # noqa: S701 - the plain-text twin (SMS, e-mail text) is not HTML
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        undefined=StrictUndefined,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(b=partial(_bold, html=html), link=partial(_link, html=html))
+    return env
+
+
+def _tidy(text: str) -> str:
+    return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text)).strip()
+
+
+def _blocks(
+    template: Template, context: Mapping[str, Any], only: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    ctx = template.new_context(dict(context))
+    return {
+        name: _tidy("".join(block(ctx)))
+        for name, block in template.blocks.items()
+        if only is None or name in only
+    }
+
+
+class Renderer:
+    """Renders an event for one recipient; thread-safe, build one per process."""
+
+    def __init__(self, *, contact_email: str) -> None:
+        self._html = _environment(html=True)
+        self._text = _environment(html=False)
+        self._contact_email = contact_email
+
+    def render(
+        self,
+        event: str,
+        locale: str,
+        context: Mapping[str, Any],
+        *,
+        button_url: str | None = None,
+        web_app: bool = True,
+    ) -> Rendered:
+        if event not in EVENTS:
+            raise UnknownEvent(event)
+        name = f"{event}.txt"
+        full = {**context, "locale": locale, "contact_email": self._contact_email}
+        with i18n.use_locale(locale):
+            html = _blocks(self._html.get_template(name), full, only=("body",))
+            text = _blocks(self._text.get_template(name), full)
+        label = text.get("button", "")
+        button = Button(label, button_url, web_app) if button_url and label else None
+
+        def render_email() -> str:
+            body = Markup(html["body"].replace("\n", "<br>\n"))  # noqa: S704 - escaped above
+            with i18n.use_locale(locale):
+                return self._html.get_template("_email.html").render(
+                    **full, subject=text["subject"], body=body, button=button
+                )
+
+        return Rendered(
+            subject=text["subject"],
+            text=text["body"] + (f"\n\n{button.label}: {button.url}" if button else ""),
+            html=html["body"],
+            sms=text.get("sms") or text["body"],
+            button=button,
+            render_email=render_email,
+        )
+
+
+def escape_html(value: str) -> str:
+    """Escape for Telegram's HTML parse mode (used by the webhook's fixed replies)."""
+    return str(escape(value))

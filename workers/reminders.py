@@ -1,0 +1,80 @@
+"""Reminders: the safety net around the rows the booking transaction pre-schedules.
+
+The booking service queues a reminder row for each of the business's reminder times (default
+24 h and 2 h before the visit) in the same transaction as the booking. This job, run by cron,
+keeps those rows true to the bookings and to the business's setting:
+
+* a reminder that should fire within the look-ahead and has no row gets one (written through
+  the same ``app.domain.outbox`` code, so its idempotency key is the one the booking would
+  have written: exactly one row per booking per reminder time, whoever writes it first);
+* a pending reminder whose booking is no longer live, or whose time is no longer one of the
+  business's reminder times, is withdrawn.
+
+The relay checks the booking again at send time; this job makes the outbox say so early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.domain import outbox
+
+LOOKAHEAD = timedelta(hours=1)
+
+_MISSING_CANDIDATES = text(
+    "SELECT b.id AS booking_id, b.business_id, b.account_id, b.public_code, a.locale, "
+    "lower(b.period) - make_interval(mins => o.offset_min) AS moment "
+    "FROM bookings b JOIN businesses z ON z.id = b.business_id "
+    "JOIN accounts a ON a.id = b.account_id AND a.deleted_at IS NULL "
+    "CROSS JOIN LATERAL unnest(z.reminder_offsets_min) AS o(offset_min) "
+    "WHERE b.status IN ('pending', 'confirmed') AND lower(b.period) > :now "
+    "AND lower(b.period) - make_interval(mins => o.offset_min) > :now "
+    "AND lower(b.period) - make_interval(mins => o.offset_min) <= :until"
+)
+_WITHDRAW = text(
+    "UPDATE notifications n SET status = 'cancelled', last_error = CASE "
+    "WHEN b.status NOT IN ('pending', 'confirmed') THEN 'reminder withdrawn: booking ' || b.status "
+    "ELSE 'reminder withdrawn: no longer one of the business''s reminder times' END "
+    "FROM bookings b JOIN businesses z ON z.id = b.business_id "
+    "WHERE n.booking_id = b.id AND n.event = 'booking.reminder' AND n.status = 'pending' "
+    "AND (b.status NOT IN ('pending', 'confirmed') OR NOT (round(extract(epoch FROM "
+    "lower(b.period) - n.scheduled_at) / 60)::int = ANY (z.reminder_offsets_min))) "
+    "RETURNING n.id"
+)
+
+_EXISTING = text("SELECT count(*) FROM notifications WHERE idempotency_key = ANY(:keys)")
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderSweep:
+    scheduled: int
+    withdrawn: int
+
+
+async def sweep(engine: AsyncEngine, now: datetime) -> ReminderSweep:
+    """One pass: queue missing reminders due within the look-ahead, withdraw stale ones."""
+    async with AsyncSession(engine) as session, session.begin():
+        withdrawn = len(list((await session.execute(_WITHDRAW)).scalars()))
+        rows = (
+            await session.execute(_MISSING_CANDIDATES, {"now": now, "until": now + LOOKAHEAD})
+        ).all()
+        messages = [
+            outbox.Outgoing(
+                event="booking.reminder",
+                scheduled_at=row.moment,
+                account_id=row.account_id,
+                business_id=row.business_id,
+                booking_id=row.booking_id,
+                locale=row.locale,
+                payload={"code": row.public_code},
+            )
+            for row in rows
+        ]
+        keys = sorted({m.idempotency_key for m in messages})
+        existing = await session.scalar(_EXISTING, {"keys": keys}) if keys else 0
+        await outbox.enqueue(session, messages)
+    return ReminderSweep(scheduled=len(keys) - int(existing or 0), withdrawn=withdrawn)
