@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 import httpx
 import msgspec
 
-from bench import fixtures, slots
+from bench import fixtures, notifications, slots
 from bench.http import (
     NODELAY_UVICORN,
     STOCK_UVICORN,
@@ -387,6 +387,14 @@ def main() -> int:
         f"BENCH_ROUNDS={run.rounds}, BENCH_SERVER={server}; database: {db.kind} PostgreSQL"
     )
     _report(run, slot, setting)
+
+    _say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
+    notify = notifications.run()
+    _say(
+        f"    delivered {notify['notify_rows_per_s']:,.0f} rows/s; SAQ no-op jobs "
+        f"{notify['saq_noop_jobs_per_s']:,.0f} jobs/s; ratio {notify['ratio']:.2f} "
+        f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
+    )
     return 0
 
 

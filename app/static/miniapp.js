@@ -52,17 +52,13 @@
 
   function bindChrome() {
     // BackButton for navigation inside Telegram.
-    var back = backUrl();
-    tg.BackButton.offClick(goBack);
-    if (back) { tg.BackButton.show(); tg.BackButton.onClick(goBack); } else { tg.BackButton.hide(); }
+    if (backUrl()) { tg.BackButton.show(); } else { tg.BackButton.hide(); }
 
     // MainButton mirrors the page's primary action.
     var primary = document.querySelector("[data-main-button]");
-    tg.MainButton.offClick(pressPrimary);
     if (primary) {
       tg.MainButton.setText(primary.getAttribute("data-main-button") || primary.textContent.trim());
       tg.MainButton.show();
-      tg.MainButton.onClick(pressPrimary);
       primary.classList.add("tg-hidden");
     } else {
       tg.MainButton.hide();
@@ -105,6 +101,10 @@
     }
   });
 
+  // bound once: the handlers look up the current page's action when pressed, so a press that
+  // arrives while htmx is still settling a new page is not lost
+  tg.BackButton.onClick(goBack);
+  tg.MainButton.onClick(pressPrimary);
   document.addEventListener("htmx:afterSettle", bindChrome);
   document.addEventListener("DOMContentLoaded", bindChrome);
   if (document.readyState !== "loading") { bindChrome(); }

@@ -25,6 +25,11 @@ async def press_main_button(page: Any) -> None:
 
     htmx-boosted pages change without a full navigation, so callers wait for the outcome."""
     await page.wait_for_selector("[data-main-button]", state="attached")
+    # poll through evaluate: wait_for_function compiles a string, which our CSP forbids
+    for _ in range(200):  # a bound that only catches a page that never shows the button
+        if await page.evaluate("window.Telegram.WebApp.MainButton.isVisible"):
+            break
+        await page.wait_for_timeout(50)
     await page.evaluate("window.Telegram.WebView.receiveEvent('main_button_pressed')")
 
 
