@@ -33,6 +33,19 @@ async def press_main_button(page: Any) -> None:
     await page.evaluate("window.Telegram.WebView.receiveEvent('main_button_pressed')")
 
 
+async def book_first_slot(page: Any, live_server: str, slug: str, init_data: str) -> None:
+    """Open the Mini App in Telegram, consent, and book the first free time of the first service."""
+    await page.goto(telegram_url(f"{live_server}/app/b/{slug}", init_data))
+    await page.wait_for_selector("body[data-signed-in='true']")
+    await page.click("a.service >> nth=0")
+    await page.click("#times .slot >> nth=0")
+    await page.wait_for_url("**/app/consent**")
+    await press_main_button(page)
+    await page.wait_for_url("**/confirm**")
+    await press_main_button(page)
+    await page.wait_for_selector("[data-haptic='success']")
+
+
 async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, owner_session) -> None:  # type: ignore[no-untyped-def]
     page, watch = phone_page
     business = await create_business(owner_session)
@@ -178,15 +191,7 @@ async def test_correspondence_with_the_business(phone_page, live_server, owner_s
     init_data = make_init_data(
         BOT_TOKEN, user_id=next_telegram_id(), first_name="Мадина", language_code="ru"
     )
-    await page.goto(telegram_url(f"{live_server}/app/b/{business.slug}", init_data))
-    await page.wait_for_selector("body[data-signed-in='true']")
-    await page.click("a.service >> nth=0")
-    await page.click("#times .slot >> nth=0")
-    await page.wait_for_url("**/app/consent**")
-    await press_main_button(page)
-    await page.wait_for_url("**/confirm**")
-    await press_main_button(page)
-    await page.wait_for_selector("[data-haptic='success']")
+    await book_first_slot(page, live_server, business.slug, init_data)
 
     await page.fill("#messages textarea", "Можно прийти на 10 минут раньше?")
     await page.click("#messages button[type=submit]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +12,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from app.security.telegram import make_init_data
-from tests.browser.conftest import telegram_url
-from tests.browser.test_miniapp_telegram import press_main_button
+from tests.browser.test_miniapp_telegram import book_first_slot
 from tests.conftest import BOT_TOKEN
 from tests.factories import create_business, next_telegram_id
 
@@ -28,18 +26,6 @@ def photo_with_gps(path: Path) -> None:
     exif[0x0110] = "Model X-1"  # Model
     exif[0x9003] = "2026:11:27 10:00:00"  # DateTimeOriginal
     image.save(path, "JPEG", exif=exif.tobytes())
-
-
-async def book_first_slot(page: Any, live_server: str, slug: str, init_data: str) -> None:
-    await page.goto(telegram_url(f"{live_server}/app/b/{slug}", init_data))
-    await page.wait_for_selector("body[data-signed-in='true']")
-    await page.click("a.service >> nth=0")
-    await page.click("#times .slot >> nth=0")
-    await page.wait_for_url("**/app/consent**")
-    await press_main_button(page)
-    await page.wait_for_url("**/confirm**")
-    await press_main_button(page)
-    await page.wait_for_selector("[data-haptic='success']")
 
 
 @pytest.mark.policy("8.1")
@@ -132,7 +118,9 @@ async def test_my_data_rights(phone_page, live_server, owner_session, tmp_path) 
     old_cookie = next(c["value"] for c in cookies_before if c["name"] == "__Host-pz_app")
     async with httpx.AsyncClient() as http:
         response = await http.get(
-            f"{live_server}/app/bookings", cookies={"__Host-pz_app": old_cookie}, follow_redirects=False
+            f"{live_server}/app/bookings",
+            cookies={"__Host-pz_app": old_cookie},
+            follow_redirects=False,
         )
     assert response.status_code == 303
     assert response.headers["location"].startswith("/app/signin")
