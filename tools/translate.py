@@ -35,7 +35,9 @@ def main(table_path: str) -> int:
                 elif not message.string:
                     message.string = value
                 message.flags.discard("fuzzy")
-            if not message.string or (isinstance(message.string, tuple) and not all(message.string)):
+            if not message.string or (
+                isinstance(message.string, tuple) and not all(message.string)
+            ):
                 missing += 1
                 print(f"{lang}: untranslated: {key!r}")
         with po_path.open("wb") as f:

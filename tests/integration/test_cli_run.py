@@ -109,7 +109,11 @@ async def test_run_with_database_url_uses_that_server(main_server: ServerHandle)
 def test_bad_configuration_is_a_clear_error() -> None:
     env = {**_base_env(), "DATABASE_URL": "mysql://nope", "DATA_DIR": tempfile.gettempdir()}
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "app.cli", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr

@@ -53,14 +53,18 @@ def test_catalogs_cover_every_marked_string(tmp_path: Path) -> None:
     for lang in ("ru", "kk", "en"):
         known = {m.id if isinstance(m.id, str) else m.id[0] for m in _catalog(lang) if m.id}
         missing = sorted(extracted - known)
-        assert missing == [], f"{lang} catalog lacks {missing[:5]} — run `make messages` and translate"
+        assert missing == [], (
+            f"{lang} catalog lacks {missing[:5]} — run `make messages` and translate"
+        )
 
 
 def test_kazakh_is_written_in_kazakh_cyrillic() -> None:
     """A Kazakh catalog that is Russian with a different label would pass the checks above."""
     letters = set("әғқңөұүһі")
     texts = " ".join(
-        m.string for m in _catalog("kk") if m.id and isinstance(m.string, str) and len(m.string) > 25
+        m.string
+        for m in _catalog("kk")
+        if m.id and isinstance(m.string, str) and len(m.string) > 25
     )
     assert texts, "no Kazakh translations found"
     assert letters & set(texts.lower()), "no Kazakh-specific letters in the kk catalog"
