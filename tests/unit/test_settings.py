@@ -14,7 +14,7 @@ def test_defaults_work_on_a_fresh_machine() -> None:
     ("env", "names"),
     [
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
-        ({"TEST_DATABASE_URL": "sqlite:///x.db"}, "TEST_DATABASE_URL"),
+        ({"TEST_DATABASE_URL": "mariadb://root@127.0.0.1/test"}, "TEST_DATABASE_URL"),
         ({"QUEUE_URL": "amqp://guest@localhost"}, "QUEUE_URL"),
         ({"TELEGRAM_API_URL": "not a url"}, "TELEGRAM_API_URL"),
         ({"SMTP_URL": "http://mail"}, "SMTP_URL"),
