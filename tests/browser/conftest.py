@@ -65,3 +65,13 @@ async def phone_page(browser: Any, live_server: str) -> AsyncIterator[tuple[Any,
 def telegram_url(url: str, init_data: str) -> str:
     """Open a page the way Telegram opens a Mini App: signed initData in the URL fragment."""
     return f"{url}#tgWebAppData={quote(init_data, safe='')}&tgWebAppVersion=8.0&tgWebAppPlatform=tdesktop"
+
+
+async def pick_day(page: Any, days_ahead: int = 3) -> None:
+    """Choose a day in the strip, far enough ahead that booking, moving and cancelling are all
+    still allowed whatever the time of day the tests run (the cancel deadline is 2 hours)."""
+    link = page.locator("nav.days a.day").nth(days_ahead)
+    href = await link.get_attribute("href")
+    day = href.split("date=", 1)[1][:10]
+    await link.click()
+    await page.wait_for_selector(f"#times[data-day='{day}'] .slot")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.browser.conftest import pick_day
 from tests.factories import create_business
 
 pytestmark = pytest.mark.browser
@@ -38,6 +39,7 @@ async def test_sign_in_with_sms_code_then_book_and_cancel(
     await page.goto(f"{live_server}/app/b/{business.slug}")
     assert await page.get_attribute("body", "data-signed-in") == "false"
     await page.click("a.service >> nth=0")
+    await pick_day(page)
     await page.click("#times .slot >> nth=0")
     await page.wait_for_url("**/app/signin**")
     await watch.shot("browser-signin")
@@ -62,6 +64,7 @@ async def test_sign_in_with_sms_code_then_book_and_cancel(
     await page.click("button.primary")
     await page.wait_for_selector("[data-haptic='success']")
     assert "Вы записаны" in await page.inner_text("main")
+    await watch.shot("browser-booked")
     await page.click("button.danger")
     await page.wait_for_selector(".status-cancelled")
     assert "Отменена" in await page.inner_text(".status")

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from app.security.telegram import make_init_data
-from tests.browser.conftest import PageWatch, telegram_url
+from tests.browser.conftest import PageWatch, pick_day, telegram_url
 from tests.conftest import BOT_TOKEN
 from tests.factories import create_business, next_telegram_id
 
@@ -38,6 +38,7 @@ async def book_first_slot(page: Any, live_server: str, slug: str, init_data: str
     await page.goto(telegram_url(f"{live_server}/app/b/{slug}", init_data))
     await page.wait_for_selector("body[data-signed-in='true']")
     await page.click("a.service >> nth=0")
+    await pick_day(page)
     await page.click("#times .slot >> nth=0")
     await page.wait_for_url("**/app/consent**")
     await press_main_button(page)
@@ -63,6 +64,7 @@ async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, own
     assert await watch.fits_360()
 
     await page.click("a.service >> nth=0")
+    await pick_day(page)
     await page.wait_for_selector("#times .slot")
     await watch.shot("telegram-times")
     assert await watch.fits_360()
@@ -105,6 +107,7 @@ async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, own
     await page.goto(booking_url.split("?")[0])
     await page.click("text=Перенести на другое время")
     await page.wait_for_selector("#times .slot")
+    await pick_day(page, 4)
     new_time = (await page.inner_text("#times .slot >> nth=2")).strip()
     await page.click("#times .slot >> nth=2")
     await page.wait_for_selector("[data-haptic='success']")
@@ -152,6 +155,7 @@ async def test_kazakh_everywhere_on_the_booking_pages(
     await watch.shot("telegram-kk-business")
 
     await page.click("a.service >> nth=0")
+    await pick_day(page)
     await page.wait_for_selector("#times .slot")
     main = await page.inner_text("main")
     assert "Кез келген шебер" in main
