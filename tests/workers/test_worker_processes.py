@@ -114,6 +114,9 @@ async def test_two_workers_together_never_send_a_row_twice(
         return int(alive or 0) >= 2
 
     await poll(both_up)
+    # a provider that takes a moment per message, as real ones do: otherwise on a quiet machine
+    # one worker can drain all 1,000 rows before the other wakes, and nothing is tested
+    stub.delay_s = 0.02
     codes, ids = await queue_codes(wowner, owner, 1000, "8")
     await poll(lambda: all_sent(wowner, ids), timeout_s=120)
     await asyncio.sleep(2.5)
