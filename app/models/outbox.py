@@ -32,6 +32,12 @@ class Notification(Base):
         ),
         CheckConstraint("channel IN ('telegram', 'sms', 'email', 'auto')", name="channel"),
         Index("ix_notifications_due", "scheduled_at", postgresql_where="status = 'pending'"),
+        # rows a worker claimed: the relay looks for leases that ran out (a worker died)
+        Index(
+            "ix_notifications_sending_lease",
+            "next_attempt_at",
+            postgresql_where="status = 'sending'",
+        ),
     )
 
     id: Mapped[int] = id_column()
