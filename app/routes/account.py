@@ -13,7 +13,6 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from app.db.session import set_context
 from app.domain import avatars, otp, privacy
-from app.domain.audit import Actor
 from app.domain.consent import current_policy, has_valid_consent, record_consent
 from app.domain.errors import DomainError
 from app.i18n import LOCALES, N_, get_locale, gettext
@@ -21,6 +20,7 @@ from app.routes.deps import DB, AppSettings
 from app.routes.view import (
     Form,
     Multipart,
+    actor_of,
     forbidden_page,
     load_viewer,
     page_context,
@@ -406,7 +406,7 @@ async def me_avatar(
         try:
             async with session.begin_nested():
                 await avatars.set_avatar(
-                    session, viewer.account.id, content, actor=_client(request, viewer)
+                    session, viewer.account.id, content, actor=actor_of(request, viewer)
                 )
         except DomainError as error:
             consented = await has_valid_consent(session, viewer.account.id)
@@ -424,7 +424,7 @@ async def me_avatar_delete(
         if not isinstance(viewer, Viewer):
             return viewer
         if viewer.account.avatar is not None:
-            await avatars.remove_avatar(session, viewer.account.id, actor=_client(request, viewer))
+            await avatars.remove_avatar(session, viewer.account.id, actor=actor_of(request, viewer))
     return Redirect("/app/me?saved=avatar", status_code=HTTP_303_SEE_OTHER)
 
 
@@ -455,7 +455,7 @@ async def me_export(
             return viewer
         await set_context(session, account_id=viewer.account.id)
         archive = await privacy.export_account(
-            session, viewer.account.id, actor=_client(request, viewer)
+            session, viewer.account.id, actor=actor_of(request, viewer)
         )
     return Response(
         archive,
@@ -474,7 +474,7 @@ async def me_withdraw_consent(
             return viewer
         await privacy.withdraw_consent(
             session, viewer.account.id, "mini_app", _ip(request), request.headers.get("user-agent"),
-            actor=_client(request, viewer),
+            actor=actor_of(request, viewer),
         )  # fmt: skip
     return Redirect("/app/me?saved=consent", status_code=HTTP_303_SEE_OTHER)
 
@@ -499,7 +499,7 @@ async def me_delete(
         try:
             async with session.begin_nested():
                 await privacy.erase_account(
-                    session, viewer.account.id, actor=_client(request, viewer)
+                    session, viewer.account.id, actor=actor_of(request, viewer)
                 )
         except DomainError as error:
             consented = await has_valid_consent(session, viewer.account.id)
@@ -508,16 +508,6 @@ async def me_delete(
     clear_session_cookie(request)
     # a page, not a redirect: inside Telegram the next request would sign in again at once
     return Template("miniapp/deleted.html", context=page_context(request, None))
-
-
-def _client(request: Request[Any, Any, Any], viewer: Viewer) -> Actor:
-    return Actor(
-        kind="client",
-        account_id=viewer.account.id,
-        ip=_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        request_id=request.scope.get("state", {}).get("request_id"),
-    )
 
 
 ROUTES = [
