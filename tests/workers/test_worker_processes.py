@@ -111,12 +111,20 @@ async def test_two_workers_together_never_send_a_row_twice(
             alive = await conn.scalar(
                 text("SELECT count(*) FROM saq_stats WHERE expire_at >= extract(epoch FROM now())")
             )
-        return int(alive or 0) >= 2
+            # and both listen for new rows: a worker whose LISTEN is not up yet would only see
+            # them on a later tick, by which time the other may have sent them all
+            listening = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'pozapisi-wake'"
+                )
+            )
+        return int(alive or 0) >= 2 and int(listening or 0) >= 2
 
     await poll(both_up)
     # a provider that takes a moment per message, as real ones do: otherwise on a quiet machine
     # one worker can drain all 1,000 rows before the other wakes, and nothing is tested
-    stub.delay_s = 0.02
+    stub.delay_s = 0.05  # ~6 s for one worker alone: longer than the other one's cron tick
     codes, ids = await queue_codes(wowner, owner, 1000, "8")
     await poll(lambda: all_sent(wowner, ids), timeout_s=120)
     await asyncio.sleep(2.5)
