@@ -7,9 +7,12 @@ pooled connection never carries them over to the next request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .urls import to_sqlalchemy
+from .urls import to_libpq, to_sqlalchemy
 
 _SET_CONTEXT = text(
     "SELECT set_config('app.business_id', :business_id, true), "
@@ -41,12 +44,37 @@ def make_engine(dsn: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
 
 
 class Database:
-    """The runtime (non-owner, RLS-bound) engine and its sessions."""
+    """The runtime (non-owner, RLS-bound) engine and its sessions, and a plain asyncpg pool for
+    the hot paths: one statement (a ``pz_*`` function, see migration 0006) per round trip, in
+    its own implicit transaction, with asyncpg's prepared-statement cache and no ORM."""
 
     def __init__(self, app_url: str, *, pool_size: int = 10) -> None:
         self.url = app_url
+        self.pool_size = pool_size
         self.engine = make_engine(app_url, pool_size=pool_size)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def _raw_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        to_libpq(self.url),
+                        min_size=0,
+                        max_size=self.pool_size,
+                        max_inactive_connection_lifetime=300,
+                        server_settings={"application_name": "pozapisi"},
+                    )
+        return self._pool
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """One statement on its own (autocommit): the function it calls sets the tenant for that
+        statement only, so nothing carries over to the connection's next user."""
+        pool = await self._raw_pool()
+        async with pool.acquire() as connection:
+            return await connection.fetchval(sql, *args)
 
     @asynccontextmanager
     async def transaction(
@@ -58,6 +86,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self.engine.dispose()
 
 

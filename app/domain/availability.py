@@ -59,6 +59,8 @@ class StaffSchedule:
     # blocked periods of live bookings (buffers included), aware, half-open
     busy: list[tuple[datetime, datetime]]
     duration_min: int | None = None  # this master's own duration for the service
+    # more busy ranges, as integer epoch seconds (what the database loader gives: no datetimes)
+    busy_epoch: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +372,9 @@ def _forbidden_starts(
         raise ValueError(
             f"busy and time_off of staff {staff.staff_id} must be timezone-aware datetimes"
         ) from None
+    for low_s, high_s in staff.busy_epoch:
+        if high_s > low_s:
+            append((low_s - reach_after, high_s + reach_before))
     spans.sort()
     merged: list[tuple[int, int]] = []
     for left, right in spans:

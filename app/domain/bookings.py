@@ -11,21 +11,21 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import Range
+import msgspec
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import audit, outbox
 from app.domain.audit import Actor
-from app.domain.availability import blocked_period, is_slot_available
+from app.domain.availability import SlotQuery, blocked_period, is_slot_available
 from app.domain.errors import NotFound, SlotTaken, ValidationFailed
-from app.domain.schedules import load_query, service_offers
+from app.domain.schedules import Offer, load_query, service_offers
 from app.i18n import N_, gettext
-from app.models import Account, Booking, Business, Client
+from app.models import Account, Booking, Business
 from app.models.bookings import LIVE_STATUSES
 
 SLOT_TAKEN_SQLSTATES = ("23P01", "40P01")
@@ -80,39 +80,63 @@ def booking_view(booking: Booking, tz: str) -> dict[str, Any]:
 
 
 def _snapshot(booking: Booking) -> dict[str, Any]:
+    return snapshot(
+        booking.status, booking.staff_id, booking.service_id, booking.period.lower,
+        booking.period.upper, booking.price_tiyn,
+    )  # fmt: skip
+
+
+def snapshot(
+    status: str,
+    staff_id: int,
+    service_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    price_tiyn: int,
+) -> dict[str, Any]:
     """What the audit log digests: the booking's business facts, not the client's details."""
     return {
-        "status": booking.status,
-        "staff_id": booking.staff_id,
-        "service_id": booking.service_id,
-        "start": booking.period.lower.isoformat() if booking.period.lower else None,
-        "end": booking.period.upper.isoformat() if booking.period.upper else None,
-        "price_tiyn": booking.price_tiyn,
+        "status": status,
+        "staff_id": staff_id,
+        "service_id": service_id,
+        "start": start.isoformat() if start else None,
+        "end": end.isoformat() if end else None,
+        "price_tiyn": price_tiyn,
     }
 
 
-async def _client_card(
-    session: AsyncSession, business_id: int, account: Account | None, request: BookingRequest
-) -> int:
-    """The business's card for this person: found by account, created on first booking."""
-    name = request.client_name or (account.name if account else None)
-    phone = request.client_phone or (account.phone if account else None)
-    if account is not None:
-        row = await session.execute(
-            text(
-                "INSERT INTO clients (business_id, account_id, name, phone) "
-                "VALUES (:b, :a, :name, :phone) "
-                "ON CONFLICT (business_id, account_id) WHERE account_id IS NOT NULL DO UPDATE SET "
-                "name = COALESCE(clients.name, EXCLUDED.name), "
-                "phone = COALESCE(EXCLUDED.phone, clients.phone) RETURNING id"
-            ),
-            {"b": business_id, "a": account.id, "name": name, "phone": phone},
+def client_messages(
+    event: str,
+    *,
+    account_id: int | None,
+    business_id: int,
+    booking_id: int | None,
+    start: datetime,
+    reminder_offsets_min: list[int],
+    client_locale: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> list[outbox.Outgoing]:
+    """What the client is told about a booking event: the message now, and for a booking that
+    stands (created, confirmed, moved) its reminders still ahead."""
+    if account_id is None:
+        return []
+    messages = [
+        outbox.Outgoing(
+            event=event, scheduled_at=now, account_id=account_id, business_id=business_id,
+            booking_id=booking_id, locale=client_locale, payload=payload,
         )
-        return int(row.scalar_one())
-    client = Client(business_id=business_id, name=name, phone=phone)
-    session.add(client)
-    await session.flush()
-    return client.id
+    ]  # fmt: skip
+    if event in ("booking.created", "booking.confirmed", "booking.rescheduled"):
+        for moment in outbox.reminder_times(start, reminder_offsets_min, now):
+            messages.append(
+                outbox.Outgoing(
+                    event="booking.reminder", scheduled_at=moment, account_id=account_id,
+                    business_id=business_id, booking_id=booking_id, locale=client_locale,
+                    payload=payload,
+                )
+            )  # fmt: skip
+    return messages
 
 
 async def _notify_booking(
@@ -126,19 +150,12 @@ async def _notify_booking(
     extra: dict[str, Any] | None = None,
 ) -> None:
     payload = {"code": booking.public_code, **(extra or {})}
-    messages = []
-    if booking.account_id is not None:
-        messages.append(
-            outbox.Outgoing(
-                event=event,
-                scheduled_at=now,
-                account_id=booking.account_id,
-                business_id=business.id,
-                booking_id=booking.id,
-                locale=client_locale,
-                payload=payload,
-            )
-        )
+    assert booking.period.lower is not None
+    messages = client_messages(
+        event, account_id=booking.account_id, business_id=business.id, booking_id=booking.id,
+        start=booking.period.lower, reminder_offsets_min=business.reminder_offsets_min,
+        client_locale=client_locale, payload=payload, now=now,
+    )  # fmt: skip
     for account_id, locale in await outbox.business_recipients(
         session, business.id, booking.staff_id
     ):
@@ -155,25 +172,6 @@ async def _notify_booking(
                 payload=payload,
             )
         )
-    if (
-        event in ("booking.created", "booking.confirmed", "booking.rescheduled")
-        and booking.account_id
-    ):
-        assert booking.period.lower is not None
-        for moment in outbox.reminder_times(
-            booking.period.lower, business.reminder_offsets_min, now
-        ):
-            messages.append(
-                outbox.Outgoing(
-                    event="booking.reminder",
-                    scheduled_at=moment,
-                    account_id=booking.account_id,
-                    business_id=business.id,
-                    booking_id=booking.id,
-                    locale=client_locale,
-                    payload=payload,
-                )
-            )
     await outbox.enqueue(session, messages)
 
 
@@ -183,6 +181,178 @@ async def _existing_by_key(session: AsyncSession, account_id: int, key: str) -> 
             select(Booking).where(Booking.account_id == account_id, Booking.idempotency_key == key)
         )
     ).scalar_one_or_none()
+
+
+class _Rules(Protocol):
+    id: int
+    timezone: str
+    default_locale: str
+    auto_confirm: bool
+    pending_ttl_min: int
+    max_active_bookings_per_client: int
+    reminder_offsets_min: list[int]
+
+
+class _ServiceFacts(Protocol):
+    id: int
+    name: dict[str, str]
+    buffer_before_min: int
+    buffer_after_min: int
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The signed-in client a booking is for (None for a walk-in the business books)."""
+
+    id: int
+    locale: str
+    name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    staff_id: int
+    start: datetime  # UTC
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BookingPlan:
+    """What ``pz_booking_insert`` records, as the slot engine approved it."""
+
+    payload: dict[str, Any]
+    status: str
+    candidates: dict[int, Candidate]
+
+
+def check_request(request: BookingRequest) -> None:
+    if request.start.tzinfo is None:
+        raise ValidationFailed(fields={"start": gettext(N_("Give the time with its UTC offset."))})
+    if request.comment is not None and len(request.comment) > 500:
+        raise ValidationFailed(fields={"comment": gettext(N_("At most 500 characters."))})
+
+
+def candidates_for(offers: dict[int, Offer], staff_id: int | None) -> list[int]:
+    """The masters a request may go to: the one asked for, or every one who does the service."""
+    if staff_id is not None:
+        if staff_id not in offers:
+            raise NotFound(gettext(N_("This master does not perform this service.")))
+        return [staff_id]
+    if not offers:
+        raise NotFound(gettext(N_("Nobody performs this service at the moment.")))
+    return list(offers)
+
+
+def plan_booking(
+    business: _Rules,
+    service: _ServiceFacts,
+    offers: dict[int, Offer],
+    query: SlotQuery,
+    candidates: list[int],
+    request: BookingRequest,
+    *,
+    person: Person | None,
+    actor: Actor,
+    now: datetime,
+    event: str = "booking.created",
+    account_update: dict[str, Any] | None = None,
+) -> BookingPlan:
+    """Check the slot with the slot engine and describe the booking for ``pz_booking_insert``:
+    the free candidates in order, the client card, the client's messages and the audit entry.
+    Pure: the same plan for the API's fast path and for every other caller."""
+    free = [s for s in candidates if is_slot_available(query, s, request.start)]
+    if not free:
+        raise SlotTaken()
+    status = "confirmed" if business.auto_confirm else "pending"
+    start = request.start.astimezone(UTC)
+    code = new_public_code()
+    planned: dict[int, Candidate] = {}
+    rows = []
+    for staff_id in free:
+        offer = offers[staff_id]
+        end = start + timedelta(minutes=offer.duration_min)
+        b_start, b_end = blocked_period(
+            start, offer.duration_min, service.buffer_before_min, service.buffer_after_min
+        )
+        planned[staff_id] = Candidate(staff_id, start, end)
+        rows.append({
+            "staff_id": staff_id, "start": start.isoformat(), "end": end.isoformat(),
+            "blocked_start": b_start.isoformat(), "blocked_end": b_end.isoformat(),
+            "duration_min": offer.duration_min, "price_tiyn": offer.price_tiyn,
+            "snapshot": snapshot(status, staff_id, service.id, start, end, offer.price_tiyn),
+        })  # fmt: skip
+    payload = {"code": code}
+    messages = client_messages(
+        event, account_id=person.id if person else None, business_id=business.id,
+        booking_id=None, start=start, reminder_offsets_min=business.reminder_offsets_min,
+        client_locale=person.locale if person else business.default_locale,
+        payload=payload, now=now,
+    )  # fmt: skip
+    plan: dict[str, Any] = {
+        "business_id": business.id,
+        "account_id": person.id if person else None,
+        "client": {
+            "name": request.client_name or (person.name if person else None),
+            "phone": request.client_phone or (person.phone if person else None),
+        },
+        "max_active": business.max_active_bookings_per_client,
+        "service_id": service.id,
+        "service_name": dict(service.name),
+        "public_code": code,
+        "status": status,
+        "source": request.source,
+        "pending_expires_at": (now + timedelta(minutes=business.pending_ttl_min)).isoformat()
+        if status == "pending"
+        else None,
+        "comment": request.comment,
+        "idempotency_key": request.idempotency_key if person else None,
+        "now": now.isoformat(),
+        "now_key": now.isoformat(timespec="seconds"),
+        "event": event,
+        "payload": payload,
+        "candidates": rows,
+        "messages": [
+            {
+                "event": m.event,
+                "account_id": m.account_id,
+                "locale": m.locale,
+                "at": m.scheduled_at.isoformat(),
+                "key": m.key_for("{booking}"),
+            }
+            for m in messages
+        ],
+        "actor": {
+            "account_id": actor.account_id,
+            "kind": actor.kind,
+            "request_id": actor.request_id,
+            "ip": audit.inet_or_none(actor.ip),
+            "user_agent": actor.user_agent[:400] if actor.user_agent else None,
+        },
+    }
+    if account_update:
+        plan["account_update"] = account_update
+    return BookingPlan(payload=plan, status=status, candidates=planned)
+
+
+def too_many_bookings() -> ValidationFailed:
+    return ValidationFailed(
+        gettext(
+            N_("You already have the maximum number of upcoming bookings here. "
+               "Cancel one or wait until it has passed.")
+        )
+    )  # fmt: skip
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by asyncpg or wrapped by SQLAlchemy."""
+    if isinstance(exc, DBAPIError):
+        return _sqlstate(exc)
+    return getattr(exc, "sqlstate", None)
+
+
+CAP_SQLSTATE = "PZ001"  # pz_booking_insert: the client is at the business's cap
+_INSERT = text("SELECT CAST(pz_booking_insert(CAST(:p AS jsonb)) AS text)")
 
 
 async def create_booking(
@@ -200,126 +370,42 @@ async def create_booking(
     ``created`` is False when an ``Idempotency-Key`` replays an earlier request.
     """
     now = now or datetime.now(UTC)
-    if request.start.tzinfo is None:
-        raise ValidationFailed(fields={"start": gettext(N_("Give the time with its UTC offset."))})
-    if request.comment is not None and len(request.comment) > 500:
-        raise ValidationFailed(fields={"comment": gettext(N_("At most 500 characters."))})
-
-    if account is not None and request.idempotency_key:
-        existing = await _existing_by_key(session, account.id, request.idempotency_key)
+    check_request(request)
+    key = request.idempotency_key if account is not None else None
+    if account is not None and key:
+        existing = await _existing_by_key(session, account.id, key)
         if existing is not None:
             return existing, False
 
     offers = await service_offers(session, business.id, request.service_id)
-    if request.staff_id is not None:
-        if request.staff_id not in offers.offers:
-            raise NotFound(gettext(N_("This master does not perform this service.")))
-        candidates = [request.staff_id]
-    else:
-        candidates = list(offers.offers)
-    if not candidates:
-        raise NotFound(gettext(N_("Nobody performs this service at the moment.")))
-
-    tz = ZoneInfo(business.timezone)
-    local_date = request.start.astimezone(tz).date()
+    candidates = candidates_for(offers.offers, request.staff_id)
+    local_date = request.start.astimezone(ZoneInfo(business.timezone)).date()
     query = await load_query(session, business, offers, candidates, local_date, local_date, now)
-    free = [s for s in candidates if is_slot_available(query, s, request.start)]
-    if not free:
-        raise SlotTaken()
-
-    client_id = await _client_card(session, business.id, account, request)
-    if account is not None:
-        active = await session.scalar(
-            select(func.count())
-            .select_from(Booking)
-            .where(
-                Booking.business_id == business.id,
-                Booking.client_id == client_id,
-                Booking.status.in_(LIVE_STATUSES),
-                func.upper(Booking.period) > now,
-            )
-        )
-        if (active or 0) >= business.max_active_bookings_per_client:
-            raise ValidationFailed(
-                gettext(
-                    N_("You already have the maximum number of upcoming bookings here. "
-                       "Cancel one or wait until it has passed.")
-                )
-            )  # fmt: skip
-
-    status = "confirmed" if business.auto_confirm else "pending"
-    service = offers.service
-    start = request.start.astimezone(UTC)
-    for staff_id in free:
-        offer = offers.offers[staff_id]
-        end = start + timedelta(minutes=offer.duration_min)
-        b_start, b_end = blocked_period(
-            start, offer.duration_min, service.buffer_before_min, service.buffer_after_min
-        )
-        booking = Booking(
-            business_id=business.id,
-            public_code=new_public_code(),
-            client_id=client_id,
-            account_id=account.id if account else None,
-            staff_id=staff_id,
-            service_id=service.id,
-            period=Range(start, end, bounds="[)"),
-            blocked_period=Range(b_start, b_end, bounds="[)"),
-            status=status,
-            source=request.source,
-            pending_expires_at=now + timedelta(minutes=business.pending_ttl_min)
-            if status == "pending"
-            else None,
-            service_name=dict(service.name),
-            duration_min=offer.duration_min,
-            price_tiyn=offer.price_tiyn,
-            comment=request.comment,
-            idempotency_key=request.idempotency_key,
-            created_at=now,
-            updated_at=now,
-        )
-        # a savepoint only where a failed insert leaves something to try: another free master,
-        # or a concurrent retry's booking to answer with; otherwise the error ends the request
-        recoverable = len(free) > 1 or bool(account is not None and request.idempotency_key)
-        try:
-            if recoverable:
-                async with session.begin_nested():
-                    session.add(booking)
-                    await session.flush()
-            else:
-                session.add(booking)
-                await session.flush()
-        except DBAPIError as exc:
-            if not recoverable:
-                if is_slot_conflict(exc):
-                    raise SlotTaken() from exc
-                raise
-            if booking in session:  # the savepoint's rollback usually expunged it already
-                session.expunge(booking)
-            if account is not None and request.idempotency_key:
-                # a concurrent retry with the same key may have won (unique index, or the slot
-                # it holds): answer with that booking, not with a conflict
-                replay = await _existing_by_key(session, account.id, request.idempotency_key)
-                if replay is not None:
-                    return replay, False
-            if is_slot_conflict(exc):
-                continue  # "any master": the next free one may still be free
-            raise
-        locale = account.locale if account else business.default_locale
-        await _notify_booking(session, business, booking, event, now, client_locale=locale)
-        # last: the chain's lock is held from here to COMMIT, so bookings of one business
-        # queue behind each other only for that short stretch
-        await audit.record(
-            session,
-            actor=actor,
-            action="booking.create",
-            entity="booking",
-            entity_id=booking.id,
-            business_id=business.id,
-            after=_snapshot(booking),
-        )
-        return booking, True
-    raise SlotTaken()
+    person = Person(account.id, account.locale, account.name, account.phone) if account else None
+    plan = plan_booking(
+        business, offers.service, offers.offers, query, candidates, request,
+        person=person, actor=actor, now=now, event=event,
+    )  # fmt: skip
+    body = msgspec.json.encode(plan.payload).decode()
+    try:
+        if key:  # a concurrent retry with the same key may win: recover and answer with it
+            async with session.begin_nested():
+                row = await session.scalar(_INSERT, {"p": body})
+        else:
+            row = await session.scalar(_INSERT, {"p": body})
+    except DBAPIError as exc:
+        if account is not None and key:
+            replay = await _existing_by_key(session, account.id, key)
+            if replay is not None:
+                return replay, False
+        if is_slot_conflict(exc):
+            raise SlotTaken() from exc
+        if _sqlstate(exc) == CAP_SQLSTATE:
+            raise too_many_bookings() from exc
+        raise
+    booking = await session.get(Booking, msgspec.json.decode(row)["id"])
+    assert booking is not None
+    return booking, True
 
 
 async def get_booking(

@@ -31,13 +31,7 @@ _CANCEL_PENDING = text(
     "WHERE booking_id = :booking_id AND status = 'pending' AND event = ANY(:events)"
 )
 
-_RECIPIENTS = text(
-    "SELECT DISTINCT m.account_id, a.locale FROM memberships m JOIN accounts a ON a.id = m.account_id "
-    "WHERE m.business_id = :b AND a.deleted_at IS NULL AND m.notify_bookings AND "
-    "(m.role IN ('owner', 'admin') OR m.staff_id = :staff_id) "
-    "UNION SELECT s.account_id, a.locale FROM staff s JOIN accounts a ON a.id = s.account_id "
-    "WHERE s.business_id = :b AND s.id = :staff_id AND a.deleted_at IS NULL"
-)
+_RECIPIENTS = text("SELECT account_id, locale FROM pz_booking_recipients(:b, :staff_id)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +48,14 @@ class Outgoing:
 
     @property
     def idempotency_key(self) -> str:
+        return self.key_for(str(self.booking_id or "-"))
+
+    def key_for(self, booking: str) -> str:
+        """The key with ``booking`` in the booking's place (a placeholder when the booking's id
+        is not known yet: ``pz_booking_insert`` fills it in)."""
         recipient = f"a{self.account_id}" if self.account_id else f"x{self.address}"
         return (
-            f"{self.event}:{self.booking_id or '-'}:{self.channel}:{recipient}:"
+            f"{self.event}:{booking}:{self.channel}:{recipient}:"
             f"{self.scheduled_at.isoformat(timespec='seconds')}"
         )
 

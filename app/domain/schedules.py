@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time
+from functools import lru_cache
+from typing import Protocol
 
-import holidays as public_holidays
+import holidays as public_holidays_of
+import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,99 +78,121 @@ async def service_offers(session: AsyncSession, business_id: int, service_id: in
     return ServiceOffers(service=service, offers=offers)
 
 
-def _day_window(tz: ZoneInfo, date_from: date, date_to: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(date_from, time(0), tzinfo=tz) - timedelta(hours=12)
-    end = datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=tz) + timedelta(hours=12)
-    return start.astimezone(UTC), end.astimezone(UTC)
+class BusinessRules(msgspec.Struct, frozen=True):
+    """A business's booking rules, as ``pz_business_json`` gives them."""
+
+    id: int
+    timezone: str
+    currency: str
+    default_locale: str
+    auto_confirm: bool
+    pending_ttl_min: int
+    max_active_bookings_per_client: int
+    slot_step_min: int
+    min_notice_min: int
+    horizon_days: int
+    observe_public_holidays: bool
+    reminder_offsets_min: list[int]
 
 
-# Everything the slot engine needs in one round trip: weekly hours, single-date overrides,
-# what blocks time (live bookings with their buffers, time off) and the business's closed days.
-_SCHEDULE = text(
-    "SELECT "
-    "(SELECT coalesce(json_agg(json_build_array(staff_id, weekday, start_time, end_time) "
-    "  ORDER BY staff_id, weekday, start_time), '[]') FROM working_hours "
-    "  WHERE business_id = :b AND staff_id = ANY(:staff)) AS hours, "
-    "(SELECT coalesce(json_agg(json_build_array(staff_id, on_date, kind, start_time, end_time) "
-    "  ORDER BY on_date, start_time), '[]') FROM schedule_overrides "
-    "  WHERE business_id = :b AND on_date BETWEEN :d1 AND :d2 "
-    "  AND (staff_id IS NULL OR staff_id = ANY(:staff))) AS overrides, "
-    "(SELECT coalesce(json_agg(json_build_array(staff_id, extract(epoch FROM s), "
-    "  extract(epoch FROM e))), '[]') FROM ("
-    "  SELECT staff_id, lower(blocked_period) AS s, upper(blocked_period) AS e FROM bookings "
-    "  WHERE business_id = :b AND staff_id = ANY(:staff) AND status IN ('pending', 'confirmed') "
-    "  AND blocked_period && tstzrange(:w1, :w2) "
-    "  UNION ALL SELECT staff_id, coalesce(lower(period), :w1), coalesce(upper(period), :w2) "
-    "  FROM time_off WHERE business_id = :b AND staff_id = ANY(:staff) "
-    "  AND period && tstzrange(:w1, :w2)) AS blocking) AS blocked, "
-    "(SELECT coalesce(json_agg(on_date), '[]') FROM holidays "
-    "  WHERE business_id = :b AND on_date BETWEEN :d1 AND :d2) AS closed"
-)
+class ServiceInfo(msgspec.Struct, frozen=True):
+    id: int
+    name: dict[str, str]
+    duration_min: int
+    price_tiyn: int
+    buffer_before_min: int
+    buffer_after_min: int
 
 
-def _json(value: Any) -> Any:
-    """json columns arrive decoded or as text, depending on the driver's codecs."""
-    return json.loads(value) if isinstance(value, str) else value
+class Schedule(msgspec.Struct, array_like=True, frozen=True):
+    """``pz_schedule``'s document; times of day in seconds since midnight, instants in epoch
+    seconds."""
+
+    hours: list[tuple[int, int, int, int]]  # staff, weekday, start, end
+    overrides: list[tuple[int | None, date, str, int | None, int | None]]
+    blocked: list[tuple[int, int, int]]  # staff, from, to
+    closed: list[date]
 
 
-async def load_query(
-    session: AsyncSession,
-    business: Business,
-    offers: ServiceOffers,
+class SlotContext(msgspec.Struct, frozen=True):
+    """``pz_slot_context``'s document: everything availability needs, from one statement."""
+
+    business: BusinessRules
+    service: ServiceInfo | None
+    offers: list[tuple[int, int, int]]  # staff, duration, price; live masters in display order
+    schedule: Schedule | None
+
+    def offer_map(self) -> dict[int, Offer]:
+        return {staff: Offer(staff, duration, price) for staff, duration, price in self.offers}
+
+
+_decode_context = msgspec.json.Decoder(SlotContext).decode
+_decode_schedule = msgspec.json.Decoder(Schedule).decode
+
+
+def decode_context(raw: str | bytes) -> SlotContext:
+    return _decode_context(raw)
+
+
+class _Rules(Protocol):
+    timezone: str
+    slot_step_min: int
+    min_notice_min: int
+    horizon_days: int
+    observe_public_holidays: bool
+
+
+class _Timing(Protocol):
+    duration_min: int
+    buffer_before_min: int
+    buffer_after_min: int
+
+
+@lru_cache(maxsize=2048)
+def _clock(seconds: int) -> time:
+    return time(seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+@lru_cache(maxsize=16)
+def public_holidays(year: int) -> frozenset[date]:
+    """Kazakhstan's public holidays of one year (building them costs milliseconds: cached)."""
+    return frozenset(public_holidays_of.country_holidays("KZ", years=year))
+
+
+def build_query(
+    business: _Rules,
+    service: _Timing,
+    offers: dict[int, Offer],
+    schedule: Schedule,
     staff_ids: list[int],
     date_from: date,
     date_to: date,
     now: datetime,
 ) -> SlotQuery:
-    """Build the slot engine's input for ``staff_ids`` over local dates [date_from, date_to]."""
-    tz = ZoneInfo(business.timezone)
-    w1, w2 = _day_window(tz, date_from, date_to)
-    params = {
-        "b": business.id,
-        "staff": staff_ids,
-        "d1": date_from,
-        "d2": date_to,
-        "w1": w1,
-        "w2": w2,
-    }
-    row = (await session.execute(_SCHEDULE, params)).one()
-
+    """The slot engine's input for ``staff_ids`` over local dates [date_from, date_to]."""
     weekly: dict[int, dict[int, list[tuple[time, time]]]] = {s: {} for s in staff_ids}
-    for staff_id, weekday, start, end in _json(row.hours):
-        weekly[staff_id].setdefault(weekday, []).append(
-            (time.fromisoformat(start), time.fromisoformat(end))
-        )
+    for staff_id, weekday, start, end in schedule.hours:
+        weekly[staff_id].setdefault(weekday, []).append((_clock(start), _clock(end)))
 
     business_overrides: dict[date, list[tuple[time, time]]] = {}
     staff_overrides: dict[int, dict[date, list[tuple[time, time]]]] = {s: {} for s in staff_ids}
-    for staff_id, on_date, kind, start, end in _json(row.overrides):
-        target = business_overrides if staff_id is None else staff_overrides[staff_id]
-        intervals = target.setdefault(date.fromisoformat(on_date), [])
-        if kind == "hours":
-            intervals.append((time.fromisoformat(start), time.fromisoformat(end)))
+    for owner, on_date, kind, start_s, end_s in schedule.overrides:
+        target = business_overrides if owner is None else staff_overrides[owner]
+        intervals = target.setdefault(on_date, [])
+        if kind == "hours" and start_s is not None and end_s is not None:
+            intervals.append((_clock(start_s), _clock(end_s)))
 
-    # the engine is fastest with busy ranges in UTC
-    blocked: dict[int, list[tuple[datetime, datetime]]] = {s: [] for s in staff_ids}
-    for staff_id, start_epoch, end_epoch in _json(row.blocked):
-        blocked[staff_id].append(
-            (
-                datetime.fromtimestamp(float(start_epoch), UTC),
-                datetime.fromtimestamp(float(end_epoch), UTC),
-            )
-        )
+    blocked: dict[int, list[tuple[int, int]]] = {s: [] for s in staff_ids}
+    for staff_id, start_epoch, end_epoch in schedule.blocked:
+        blocked[staff_id].append((start_epoch, end_epoch))
 
-    closed = {date.fromisoformat(d) for d in _json(row.closed)}
+    closed = set(schedule.closed)
     if business.observe_public_holidays:
-        years = range(date_from.year, date_to.year + 1)
-        closed |= {
-            d
-            for d in public_holidays.country_holidays("KZ", years=years)
-            if date_from <= d <= date_to
-        }
+        for year in range(date_from.year, date_to.year + 1):
+            closed |= {d for d in public_holidays(year) if date_from <= d <= date_to}
 
     schedules = []
     for staff_id in staff_ids:
-        offer = offers.offers[staff_id]
         overrides = {**business_overrides, **staff_overrides[staff_id]}
         schedules.append(
             StaffSchedule(
@@ -178,11 +200,11 @@ async def load_query(
                 weekly_hours=weekly[staff_id],
                 overrides=overrides,
                 time_off=[],
-                busy=blocked[staff_id],
-                duration_min=offer.duration_min,
+                busy=[],
+                duration_min=offers[staff_id].duration_min,
+                busy_epoch=tuple(blocked[staff_id]),
             )
         )
-    service = offers.service
     return SlotQuery(
         tz=business.timezone,
         date_from=date_from,
@@ -196,4 +218,28 @@ async def load_query(
         horizon_days=business.horizon_days,
         holidays=frozenset(closed),
         staff=tuple(schedules),
+    )
+
+
+_SCHEDULE = text("SELECT CAST(pz_schedule(:b, :staff, :d1, :d2, :tz) AS text)")
+
+
+async def load_query(
+    session: AsyncSession,
+    business: Business,
+    offers: ServiceOffers,
+    staff_ids: list[int],
+    date_from: date,
+    date_to: date,
+    now: datetime,
+) -> SlotQuery:
+    """Build the slot engine's input for ``staff_ids`` over local dates [date_from, date_to]."""
+    raw = await session.scalar(
+        _SCHEDULE,
+        {"b": business.id, "staff": staff_ids, "d1": date_from, "d2": date_to,
+         "tz": business.timezone},
+    )  # fmt: skip
+    schedule = _decode_schedule(raw)
+    return build_query(
+        business, offers.service, offers.offers, schedule, staff_ids, date_from, date_to, now
     )

@@ -1,0 +1,173 @@
+"""CPU per request, in process: where the HTTP benchmark's time goes, without a server or wrk.
+
+``python -m bench.profile [availability|booking|page|bare] [--cprofile]`` builds the app on a fresh
+benchmark database (``bench/fixtures.py``), sends requests one after another through
+``httpx.ASGITransport`` and prints the CPU time (``time.process_time``) per request. With
+``--cprofile`` it prints the 30 costliest functions too. Counts only this process: the database
+server's own work is not in the figure, which is what a round trip costs the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from bench import fixtures
+from bench.__main__ import BOT_TOKEN, SECRET_KEY, Clients
+
+REQUESTS = int(os.environ.get("BENCH_PROFILE_REQUESTS", "400"))
+
+
+class Asgi:
+    """Calls an ASGI app directly (no client library in the measured CPU time)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def request(
+        self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        path, _, query = target.partition("?")
+        raw_headers = [(b"host", b"bench")] + [
+            (k.lower().encode(), v.encode()) for k, v in (headers or {}).items()
+        ]
+        if body:
+            raw_headers.append((b"content-length", str(len(body)).encode()))
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": query.encode(), "root_path": "", "headers": raw_headers,
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+        }  # fmt: skip
+        sent = False
+        status = 0
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+
+async def _measure(name: str, call: Callable[[int], Awaitable[None]], profile: bool) -> None:
+    for index in range(20):  # warm caches and prepared statements
+        await call(index)
+    profiler = cProfile.Profile() if profile else None
+    cpu = time.process_time()
+    if profiler:
+        profiler.enable()
+    for index in range(20, 20 + REQUESTS):
+        await call(index)
+    if profiler:
+        profiler.disable()
+    per_request = (time.process_time() - cpu) / REQUESTS * 1000
+    print(f"{name}: {per_request:.2f} ms CPU per request ({REQUESTS} requests)", flush=True)
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
+async def main(which: list[str], profile: bool) -> None:
+    from app.main import create_app
+    from app.settings import load_settings
+
+    db = await fixtures.open_database()
+    try:
+        salon = await fixtures.create_salon(db.owner)
+        wide = await fixtures.create_wide(db.owner)
+        settings = load_settings({
+            "DATABASE_URL": db.owner, "DATABASE_APP_URL": db.app, "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+            "SECRET_KEY": SECRET_KEY, "POZAPISI_ENV": "test", "LOG_LEVEL": "WARNING",
+        })  # fmt: skip
+        app = create_app(settings, app_url=db.app)
+        async with app.lifespan():
+            client = Asgi(app)
+            if True:
+                availability = (
+                    f"/api/v1/businesses/{salon.slug}/availability?service={salon.service_id}"
+                    f"&date_from={salon.day}&date_to={salon.day}&staff=any"
+                )
+                if "availability" in which:
+
+                    async def get_slots(_index: int) -> None:
+                        response = await client.request("GET", availability)
+                        assert response[0] == 200, response
+
+                    await _measure("availability", get_slots, profile)
+                if "page" in which:
+
+                    async def get_page(_index: int) -> None:
+                        response = await client.request("GET", f"/app/b/{salon.slug}")
+                        assert response[0] == 200, response
+
+                    await _measure("booking page", get_page, profile)
+                if "booking" in which:
+                    posts = Clients(wide).take(20 + REQUESTS)
+                    policy = msgspec.json.decode((await client.request("GET", "/api/v1/policy"))[1])
+                    consent = msgspec.json.encode(
+                        {"policy_version": policy["version"], "purposes": policy["purposes"]}
+                    )
+                    for auth, _body in posts:
+                        answer = await client.request(
+                            "POST", "/api/v1/me/consent", consent,
+                            headers={"Authorization": auth, "Content-Type": "application/json"},
+                        )  # fmt: skip
+                        assert answer[0] == 201, answer
+                    path = f"/api/v1/businesses/{wide.slug}/bookings"
+
+                    async def book(index: int) -> None:
+                        auth, body = posts[index]
+                        response = await client.request(
+                            "POST", path, body.encode(),
+                            headers={"Authorization": auth, "Content-Type": "application/json"},
+                        )  # fmt: skip
+                        assert response[0] == 201, response
+
+                    await _measure("booking", book, profile)
+        if "bare" in which:
+            from app.db.urls import to_libpq
+            from bench import baseline_app
+
+            await fixtures.create_bare_tables(db.owner)
+            os.environ["BENCH_BASELINE_DSN"] = to_libpq(db.owner)
+            bare = baseline_app.create_app()
+            async with bare.lifespan():
+                client = Asgi(bare)
+                if True:
+
+                    async def get_bare(_index: int) -> None:
+                        response = await client.request("GET", "/page")
+                        assert response[0] == 200, response
+
+                    async def post_bare(_index: int) -> None:
+                        response = await client.request("POST", "/insert")
+                        assert response[0] == 201, response
+
+                    await _measure("bare page", get_bare, profile)
+                    await _measure("bare insert", post_bare, profile)
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    asyncio.run(main(args or ["availability", "page", "booking", "bare"], "--cprofile" in sys.argv))
