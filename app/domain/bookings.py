@@ -50,8 +50,8 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     )
 
 
-def is_slot_conflict(exc: DBAPIError) -> bool:
-    return _sqlstate(exc) in SLOT_TAKEN_SQLSTATES
+def is_slot_conflict(exc: BaseException) -> bool:
+    return sqlstate_of(exc) in SLOT_TAKEN_SQLSTATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,7 @@ async def _notify_booking(
     await outbox.enqueue(session, messages)
 
 
-async def _existing_by_key(session: AsyncSession, account_id: int, key: str) -> Booking | None:
+async def existing_by_key(session: AsyncSession, account_id: int, key: str) -> Booking | None:
     return (
         await session.execute(
             select(Booking).where(Booking.account_id == account_id, Booking.idempotency_key == key)
@@ -184,20 +184,31 @@ async def _existing_by_key(session: AsyncSession, account_id: int, key: str) -> 
 
 
 class _Rules(Protocol):
-    id: int
-    timezone: str
-    default_locale: str
-    auto_confirm: bool
-    pending_ttl_min: int
-    max_active_bookings_per_client: int
-    reminder_offsets_min: list[int]
+    @property
+    def id(self) -> int: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def default_locale(self) -> str: ...
+    @property
+    def auto_confirm(self) -> bool: ...
+    @property
+    def pending_ttl_min(self) -> int: ...
+    @property
+    def max_active_bookings_per_client(self) -> int: ...
+    @property
+    def reminder_offsets_min(self) -> list[int]: ...
 
 
 class _ServiceFacts(Protocol):
-    id: int
-    name: dict[str, str]
-    buffer_before_min: int
-    buffer_after_min: int
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> dict[str, str]: ...
+    @property
+    def buffer_before_min(self) -> int: ...
+    @property
+    def buffer_after_min(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +384,7 @@ async def create_booking(
     check_request(request)
     key = request.idempotency_key if account is not None else None
     if account is not None and key:
-        existing = await _existing_by_key(session, account.id, key)
+        existing = await existing_by_key(session, account.id, key)
         if existing is not None:
             return existing, False
 
@@ -395,7 +406,7 @@ async def create_booking(
             row = await session.scalar(_INSERT, {"p": body})
     except DBAPIError as exc:
         if account is not None and key:
-            replay = await _existing_by_key(session, account.id, key)
+            replay = await existing_by_key(session, account.id, key)
             if replay is not None:
                 return replay, False
         if is_slot_conflict(exc):

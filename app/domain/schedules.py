@@ -135,17 +135,25 @@ def decode_context(raw: str | bytes) -> SlotContext:
 
 
 class _Rules(Protocol):
-    timezone: str
-    slot_step_min: int
-    min_notice_min: int
-    horizon_days: int
-    observe_public_holidays: bool
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def slot_step_min(self) -> int: ...
+    @property
+    def min_notice_min(self) -> int: ...
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def observe_public_holidays(self) -> bool: ...
 
 
 class _Timing(Protocol):
-    duration_min: int
-    buffer_before_min: int
-    buffer_after_min: int
+    @property
+    def duration_min(self) -> int: ...
+    @property
+    def buffer_before_min(self) -> int: ...
+    @property
+    def buffer_after_min(self) -> int: ...
 
 
 @lru_cache(maxsize=2048)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import (
@@ -28,15 +29,18 @@ from app.domain.accounts import account_from_telegram
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
 from app.domain.catalog import active_services
-from app.domain.consent import current_policy, record_consent, require_consent
-from app.domain.errors import NotFound, Unauthorized, ValidationFailed
-from app.domain.schedules import business_by_slug, load_query, service_offers
+from app.domain.consent import REQUIRED_PURPOSES, current_policy, record_consent, require_consent
+from app.domain.errors import ConsentRequired, NotFound, SlotTaken, Unauthorized, ValidationFailed
+from app.domain.schedules import SlotContext, build_query, business_by_slug, decode_context
 from app.i18n import LOCALES, N_, get_locale, gettext, localized, set_locale
 from app.models import Account, Business
 from app.routes.deps import DB, AppSettings
 from app.security.telegram import InitData, InvalidInitData, validate_init_data
+from app.settings import Settings
 
 MAX_ID = 2**63 - 1
+# availability in one statement (migration 0006); json as text, decoded by msgspec
+_SLOT_CONTEXT = "SELECT pz_slot_context($1, $2, $3, $4, $5)::text"
 MAX_DAYS = 31
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
@@ -184,6 +188,91 @@ def _staff_param(staff: str) -> int | None:
     raise ValidationFailed(fields={"staff": gettext(N_("Give a master's id or “any”."))})
 
 
+class _Account(msgspec.Struct, frozen=True):
+    id: int
+    name: str | None
+    phone: str | None
+    locale: str
+    locale_chosen: bool
+    allows_write_to_pm: bool
+
+
+class _BookingContext(msgspec.Struct, frozen=True):
+    account: _Account | None
+    consent_ok: bool = False
+    replay_id: int | None = None
+    context: SlotContext | None = None
+
+
+_decode_booking_context = msgspec.json.Decoder(_BookingContext).decode
+_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, $6, $7, $8)::text"
+_BOOKING_INSERT = "SELECT pz_booking_insert($1::jsonb)::text"
+
+
+def _telegram_account_update(
+    account: _Account, init: InitData
+) -> tuple[str, dict[str, Any] | None]:
+    """The account's language after this sign-in, and what the sign-in changes on it: what
+    ``account_from_telegram`` does, folded into the booking's own statement."""
+    update: dict[str, Any] = {}
+    if init.user.allows_write_to_pm and not account.allows_write_to_pm:
+        update["allows_write_to_pm"] = True
+    locale = account.locale
+    language = init.user.language_code
+    if not account.locale_chosen and language in LOCALES and language != account.locale:
+        locale = update["locale"] = language
+    return locale, update or None
+
+
+async def _replayed(
+    db: Any, account_id: int, *, booking_id: int | None = None, key: str | None = None
+) -> Response[BookingOut] | None:
+    """The answer to a request an ``Idempotency-Key`` has seen before: the booking it made
+    (found by its id, or by the key); None when there is none."""
+    async with db.transaction(account_id=account_id) as session:
+        if booking_id is not None:
+            booking = await booking_service.get_booking(session, booking_id, account_id=account_id)
+        else:
+            assert key is not None
+            found = await booking_service.existing_by_key(session, account_id, key)
+            if found is None:
+                return None
+            booking = found
+        tz = await session.scalar(
+            select(Business.timezone).where(Business.id == booking.business_id)
+        )
+    return Response(
+        BookingOut(**booking_service.booking_view(booking, tz or "Asia/Almaty")),
+        status_code=200,
+        headers={"Location": f"/api/v1/me/bookings/{booking.id}"},
+    )
+
+
+async def _create_booking_with_new_account(
+    request: Request[Any, Any, Any],
+    slug: str,
+    wanted: booking_service.BookingRequest,
+    db: Any,
+    settings: Settings,
+) -> Response[BookingOut]:
+    """The ordinary path, in one ORM transaction: the first request of a Telegram user creates
+    the account (and, having no consent yet, usually ends in 403 consent_required)."""
+    async with db.transaction() as session:
+        account = await _signed_in(session, request, settings)
+        business = await business_by_slug(session, slug)
+        await set_context(session, business_id=business.id, account_id=account.id)
+        await require_consent(session, account.id)
+        booking, created = await booking_service.create_booking(
+            session, business, wanted, account=account, actor=_actor(request, account.id)
+        )
+        view = booking_service.booking_view(booking, business.timezone)
+    return Response(
+        BookingOut(**view),
+        status_code=201 if created else 200,
+        headers={"Location": f"/api/v1/me/bookings/{booking.id}"},
+    )
+
+
 class ApiController(Controller):
     path = "/api/v1"
     tags = ("api",)
@@ -261,16 +350,22 @@ class ApiController(Controller):
         _check_range(date_from, date_to)
         staff_id = _staff_param(staff)
         now = datetime.now(UTC)
-        async with db.transaction() as session:
-            business = await business_by_slug(session, slug)
-            await set_context(session, business_id=business.id)
-            offers = await service_offers(session, business.id, service)
-            if staff_id is not None and staff_id not in offers.offers:
-                raise NotFound(gettext(N_("This master does not perform this service.")))
-            staff_ids = [staff_id] if staff_id is not None else list(offers.offers)
-            if not staff_ids:
-                return SlotsOut(slots=[])
-            query = await load_query(session, business, offers, staff_ids, date_from, date_to, now)
+        raw = await db.fetchval(_SLOT_CONTEXT, slug, service, staff_id, date_from, date_to)
+        if raw is None:
+            raise NotFound()
+        context = decode_context(raw)
+        if context.service is None:
+            raise NotFound()
+        offers = context.offer_map()
+        if staff_id is not None and staff_id not in offers:
+            raise NotFound(gettext(N_("This master does not perform this service.")))
+        if context.schedule is None:
+            return SlotsOut(slots=[])
+        staff_ids = [staff_id] if staff_id is not None else list(offers)
+        query = build_query(
+            context.business, context.service, offers, context.schedule, staff_ids,
+            date_from, date_to, now,
+        )  # fmt: skip
         return SlotsOut(
             slots=[
                 SlotOut(start=s.start.isoformat(), end=s.end.isoformat(), staff_id=s.staff_id)
@@ -290,31 +385,73 @@ class ApiController(Controller):
             str | None, HeaderParameter(name="Idempotency-Key", max_length=80, min_length=1)
         ] = None,
     ) -> Response[BookingOut]:
-        async with db.transaction() as session:
-            account = await _signed_in(session, request, settings)
-            business = await business_by_slug(session, slug)
-            await set_context(session, business_id=business.id, account_id=account.id)
-            await require_consent(session, account.id)
-            booking, created = await booking_service.create_booking(
-                session,
-                business,
-                booking_service.BookingRequest(
-                    service_id=data.service_id,
-                    staff_id=data.staff_id,
-                    start=data.start,
-                    comment=data.comment,
-                    source="api",
-                    idempotency_key=idempotency_key,
-                ),
-                account=account,
-                actor=_actor(request, account.id),
-            )
-            view = booking_service.booking_view(booking, business.timezone)
-        return Response(
-            BookingOut(**view),
-            status_code=201 if created else 200,
-            headers={"Location": f"/api/v1/me/bookings/{booking.id}"},
+        """Two statements: ``pz_booking_context`` (who, consent, the day's schedule), the slot
+        engine's check here, then ``pz_booking_insert``. A Telegram user seen for the first time
+        takes the ordinary path, which creates the account."""
+        init = _init_data(request, settings)
+        wanted = booking_service.BookingRequest(
+            service_id=data.service_id, staff_id=data.staff_id, start=data.start,
+            comment=data.comment, source="api", idempotency_key=idempotency_key,
+        )  # fmt: skip
+        booking_service.check_request(wanted)
+        now = datetime.now(UTC)
+        raw = await db.fetchval(
+            _BOOKING_CONTEXT, slug, init.user.id, data.service_id, data.staff_id, data.start,
+            idempotency_key, now.date(), sorted(REQUIRED_PURPOSES),
+        )  # fmt: skip
+        known = _decode_booking_context(raw)
+        if known.account is None:
+            return await _create_booking_with_new_account(request, slug, wanted, db, settings)
+        account = known.account
+        locale, update = _telegram_account_update(account, init)
+        if account.locale_chosen or init.user.language_code:
+            set_locale(locale)  # the saved choice, else Telegram's language, beats headers
+        if known.replay_id is not None:
+            replayed = await _replayed(db, account.id, booking_id=known.replay_id)
+            assert replayed is not None
+            return replayed
+        if known.context is None:
+            raise NotFound()
+        if not known.consent_ok:
+            raise ConsentRequired()
+        context = known.context
+        if context.service is None or context.schedule is None:
+            raise NotFound()
+        offers = context.offer_map()
+        candidates = booking_service.candidates_for(offers, data.staff_id)
+        zone = ZoneInfo(context.business.timezone)
+        day = data.start.astimezone(zone).date()
+        query = build_query(
+            context.business, context.service, offers, context.schedule, candidates, day, day, now
         )
+        plan = booking_service.plan_booking(
+            context.business, context.service, offers, query, candidates, wanted,
+            person=booking_service.Person(account.id, locale, account.name, account.phone),
+            actor=_actor(request, account.id), now=now, account_update=update,
+        )  # fmt: skip
+        try:
+            row = await db.fetchval(_BOOKING_INSERT, msgspec.json.encode(plan.payload).decode())
+        except asyncpg.PostgresError as exc:
+            if idempotency_key:  # a concurrent retry with the same key may have won
+                replayed = await _replayed(db, account.id, key=idempotency_key)
+                if replayed is not None:
+                    return replayed
+            if booking_service.is_slot_conflict(exc):
+                raise SlotTaken() from exc
+            if exc.sqlstate == booking_service.CAP_SQLSTATE:
+                raise booking_service.too_many_bookings() from exc
+            raise
+        made = msgspec.json.decode(row)
+        held = plan.candidates[made["staff_id"]]
+        return Response(
+            BookingOut(
+                id=made["id"], status=plan.status, start=held.start.astimezone(zone).isoformat(),
+                end=held.end.astimezone(zone).isoformat(), staff_id=held.staff_id,
+                service_id=data.service_id,
+            ),
+            status_code=201,
+            headers={"Location": f"/api/v1/me/bookings/{made['id']}"},
+        )  # fmt: skip
 
     @get("/me/bookings")
     async def my_bookings(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -19,7 +20,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
-from app.domain.bookings import is_slot_conflict
+from app.domain.bookings import is_slot_conflict, sqlstate_of
 from app.domain.errors import DomainError, NotFound, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext
 
@@ -103,10 +104,13 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return error_response(status, CODES_BY_STATUS.get(status, "validation"), str(exc.detail))
 
 
-def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+def database_error_handler(
+    request: Request[Any, Any, Any], exc: DBAPIError | asyncpg.PostgresError
+) -> Response[Any]:
+    """The same answers whether SQLAlchemy wrapped the error or the asyncpg pool raised it."""
     if is_slot_conflict(exc):
         return error_response(409, "slot_taken", gettext(SlotTaken.message))
-    sqlstate = getattr(exc.orig, "sqlstate", "") or ""
+    sqlstate = sqlstate_of(exc) or ""
     if sqlstate.startswith("22"):  # data exception: out of range, bad format — the caller's input
         return error_response(422, "validation", gettext(ValidationFailed.message))
     return internal_error_handler(request, exc)
@@ -130,6 +134,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: validation_handler,
     HTTPException: http_error_handler,
     DBAPIError: database_error_handler,
+    asyncpg.PostgresError: database_error_handler,
     OverflowError: overflow_handler,
     Exception: internal_error_handler,
 }
