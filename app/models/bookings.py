@@ -53,6 +53,10 @@ class Booking(Base):
         ),
         CheckConstraint("source IN ('mini_app', 'dashboard', 'api', 'walk_in')", name="source"),
         CheckConstraint("NOT isempty(period) AND blocked_period @> period", name="periods"),
+        CheckConstraint(  # what the schedule read's index range relies on (migration 0006)
+            "upper(blocked_period) - lower(blocked_period) <= interval '1 day'",
+            name="blocked_span",
+        ),
         CheckConstraint(
             "status <> 'pending' OR pending_expires_at IS NOT NULL", name="pending_ttl"
         ),

@@ -35,20 +35,20 @@ FUNCTIONS_SQL = r"""
 --   closed:    the business's own closed dates
 CREATE FUNCTION pz_schedule(p_business_id bigint, p_staff bigint[], p_from date, p_to date,
                             p_tz text)
-RETURNS json LANGUAGE sql STABLE AS $$
-  WITH w AS (
-    SELECT (p_from::timestamp - interval '12 hours') AT TIME ZONE p_tz AS w1,
-           ((p_to + 1)::timestamp + interval '12 hours') AT TIME ZONE p_tz AS w2,
-           ARRAY(SELECT (extract(isodow FROM p_from)::int - 1 + i) % 7
-                 FROM generate_series(0, least(p_to - p_from, 6)) i) AS weekdays
-  )
-  SELECT json_build_array(
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE  -- plpgsql, not sql: PostgreSQL < 18 plans a SQL function's body on every call
+  w1 timestamptz := (p_from::timestamp - interval '12 hours') AT TIME ZONE p_tz;
+  w2 timestamptz := ((p_to + 1)::timestamp + interval '12 hours') AT TIME ZONE p_tz;
+  v_weekdays int[] := ARRAY(SELECT (extract(isodow FROM p_from)::int - 1 + i) % 7
+                              FROM generate_series(0, least(p_to - p_from, 6)) i);
+BEGIN
+  RETURN json_build_array(
     (SELECT coalesce(json_agg(json_build_array(h.staff_id, h.weekday,
               extract(epoch FROM h.start_time)::int, extract(epoch FROM h.end_time)::int)
               ORDER BY h.staff_id, h.weekday, h.start_time), '[]')
        FROM working_hours h
       WHERE h.business_id = p_business_id AND h.staff_id = ANY(p_staff)
-        AND h.weekday = ANY(w.weekdays)),
+        AND h.weekday = ANY(v_weekdays)),
     (SELECT coalesce(json_agg(json_build_array(o.staff_id, o.on_date, o.kind,
               extract(epoch FROM o.start_time)::int, extract(epoch FROM o.end_time)::int)
               ORDER BY o.on_date, o.start_time), '[]')
@@ -58,20 +58,24 @@ RETURNS json LANGUAGE sql STABLE AS $$
     (SELECT coalesce(json_agg(json_build_array(x.staff_id,
               floor(extract(epoch FROM x.s))::bigint, ceil(extract(epoch FROM x.e))::bigint)),
               '[]')
-       FROM (SELECT b.staff_id, lower(b.blocked_period) AS s, upper(b.blocked_period) AS e
+       FROM (
+             SELECT b.staff_id, lower(b.blocked_period) AS s, upper(b.blocked_period) AS e
                FROM bookings b
               WHERE b.business_id = p_business_id AND b.staff_id = ANY(p_staff)
                 AND b.status IN ('pending', 'confirmed')
-                AND b.blocked_period && tstzrange(w.w1, w.w2)
+                AND b.blocked_period && tstzrange(w1, w2)
+                -- blocked_span keeps a booking within a day of its start: a narrow range of
+                -- ix_bookings_business_period, however long the business's history
+                AND lower(b.period) > w1 - interval '1 day'
+                AND lower(b.period) < w2 + interval '1 day'
              UNION ALL
-             SELECT t.staff_id, coalesce(lower(t.period), w.w1), coalesce(upper(t.period), w.w2)
+             SELECT t.staff_id, coalesce(lower(t.period), w1), coalesce(upper(t.period), w2)
                FROM time_off t
               WHERE t.business_id = p_business_id AND t.staff_id = ANY(p_staff)
-                AND t.period && tstzrange(w.w1, w.w2)) x),
+                AND t.period && tstzrange(w1, w2)) x),
     (SELECT coalesce(json_agg(c.on_date), '[]') FROM holidays c
-      WHERE c.business_id = p_business_id AND c.on_date BETWEEN p_from AND p_to))
-  FROM w
-$$;
+      WHERE c.business_id = p_business_id AND c.on_date BETWEEN p_from AND p_to));
+END $$;
 
 -- A live business by its public slug, with the rules booking needs; sets the tenant.
 CREATE FUNCTION pz_business_json(p_slug text) RETURNS json LANGUAGE plpgsql AS $$
@@ -146,14 +150,15 @@ END $$;
 -- Whether a person's latest consent event grants p_required and no material policy change has
 -- taken effect since (policy 3.1 and 11.1): the one definition, for every caller.
 CREATE FUNCTION pz_consent_ok(p_account_id bigint, p_today date, p_required text[])
-RETURNS boolean LANGUAGE sql STABLE AS $$
-  SELECT coalesce((
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN coalesce((
     SELECT c.action = 'granted' AND c.purposes::text[] @> p_required
            AND NOT EXISTS (SELECT 1 FROM policy_versions p, policy_versions g
                             WHERE g.version = c.policy_version AND p.material
                               AND p.effective_at <= p_today AND p.effective_at > g.effective_at)
-      FROM consents c WHERE c.account_id = p_account_id ORDER BY c.id DESC LIMIT 1), false)
-$$;
+      FROM consents c WHERE c.account_id = p_account_id ORDER BY c.id DESC LIMIT 1), false);
+END $$;
 
 -- The accounts told about a booking on the business side: its master, owners and admins.
 CREATE FUNCTION pz_booking_recipients(p_business_id bigint, p_staff_id bigint)
@@ -290,7 +295,10 @@ END $$;
 
 -- One booking row of pz_booking_insert.
 CREATE FUNCTION pz_booking_row(p jsonb, c jsonb, p_client_id bigint)
-RETURNS bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  v_id bigint;
+BEGIN
   INSERT INTO bookings (business_id, public_code, client_id, account_id, staff_id, service_id,
                         period, blocked_period, status, source, pending_expires_at,
                         service_name, duration_min, price_tiyn, comment, idempotency_key,
@@ -303,8 +311,9 @@ RETURNS bigint LANGUAGE sql AS $$
           p->'service_name', (c->>'duration_min')::int, (c->>'price_tiyn')::bigint,
           p->>'comment', p->>'idempotency_key', (p->>'now')::timestamptz,
           (p->>'now')::timestamptz)
-  RETURNING id
-$$;
+  RETURNING id INTO v_id;
+  RETURN v_id;
+END $$;
 """
 
 SIGNATURES = [
@@ -320,6 +329,11 @@ SIGNATURES = [
 
 
 def upgrade() -> None:
+    # what pz_schedule's index range relies on (services allow at most 12 h + 2 x 4 h buffers)
+    op.execute(
+        "ALTER TABLE bookings ADD CONSTRAINT ck_bookings_blocked_span "
+        "CHECK (upper(blocked_period) - lower(blocked_period) <= interval '1 day')"
+    )
     for body in FUNCTIONS_SQL.split("$$;\n")[:-1]:  # one statement per function
         op.execute(body + "$$;")
     for signature in SIGNATURES:
@@ -330,3 +344,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for signature in reversed(SIGNATURES):
         op.execute(f"DROP FUNCTION {signature}")
+    op.execute("ALTER TABLE bookings DROP CONSTRAINT ck_bookings_blocked_span")
