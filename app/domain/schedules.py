@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 import holidays as public_holidays_of
 import msgspec
@@ -251,3 +253,81 @@ async def load_query(
     return build_query(
         business, offers.service, offers.offers, schedule, staff_ids, date_from, date_to, now
     )
+
+
+class _Availability(msgspec.Struct, frozen=True):
+    """``pz_availability``'s answer: the whole document, or only what blocks time when the
+    caller's copy of the rest is still current."""
+
+    version: int
+    blocked: list[tuple[int, int, int]] | None = None
+    context: SlotContext | None = None
+
+
+_decode_availability = msgspec.json.Decoder(_Availability).decode
+_AVAILABILITY = "SELECT pz_availability($1, $2, $3, $4, $5, $6, $7)::text"
+Key = tuple[str, int, int | None, date, date]
+
+
+class AvailabilityReader:
+    """Availability documents in one statement, keeping the slow-changing part per worker.
+
+    Business rules, offers, weekly hours, overrides and closed days change rarely; bookings and
+    time off change all the time. Each read sends the version of the copy it holds: the
+    database answers with only the fresh blocked ranges while the business's
+    ``schedule_version`` is unchanged, and with the whole document otherwise. So a change is
+    seen by the very next request, in every worker, and nothing is ever served from memory
+    without asking the database whether it still holds.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[Key, tuple[int, SlotContext, list[int]]] = OrderedDict()
+
+    async def read(
+        self,
+        db: Any,
+        slug: str,
+        service_id: int,
+        staff_id: int | None,
+        date_from: date,
+        date_to: date,
+    ) -> SlotContext | None:
+        """The document for one request; None when no live business has this slug."""
+        key = (slug, service_id, staff_id, date_from, date_to)
+        held = self._entries.get(key)
+        version, staff = (held[0], held[2]) if held else (-1, None)
+        raw = await db.fetchval(
+            _AVAILABILITY, slug, service_id, staff_id, date_from, date_to, version, staff
+        )
+        if raw is None:
+            self._entries.pop(key, None)
+            return None
+        answer = _decode_availability(raw)
+        if answer.context is not None or held is None:
+            context = answer.context
+            if context is None:  # only possible if the business changed hands mid-read
+                return None
+            offers = [s for s, _duration, _price in context.offers]
+            asked = [staff_id] if staff_id is not None else offers
+            self._entries[key] = (answer.version, context, asked if context.schedule else [])
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            return context
+        context = held[1]
+        if context.schedule is None:
+            return context
+        schedule = msgspec.structs.replace(context.schedule, blocked=answer.blocked or [])
+        return msgspec.structs.replace(context, schedule=schedule)
+
+
+_readers: WeakKeyDictionary[Any, AvailabilityReader] = WeakKeyDictionary()
+
+
+def availability_reader(db: Any) -> AvailabilityReader:
+    """The reader of one ``Database`` (one per worker process, as the pool is)."""
+    reader = _readers.get(db)
+    if reader is None:
+        reader = _readers[db] = AvailabilityReader()
+    return reader

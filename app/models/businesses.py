@@ -62,6 +62,8 @@ class Business(Base):
     notify_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at_column()
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # bumped by triggers whenever what availability caches changes (migration 0006)
+    schedule_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Membership(Base):

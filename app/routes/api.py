@@ -31,7 +31,12 @@ from app.domain.availability import find_slots
 from app.domain.catalog import active_services
 from app.domain.consent import REQUIRED_PURPOSES, current_policy, record_consent, require_consent
 from app.domain.errors import ConsentRequired, NotFound, SlotTaken, Unauthorized, ValidationFailed
-from app.domain.schedules import SlotContext, build_query, business_by_slug, decode_context
+from app.domain.schedules import (
+    SlotContext,
+    availability_reader,
+    build_query,
+    business_by_slug,
+)
 from app.i18n import LOCALES, N_, get_locale, gettext, localized, set_locale
 from app.models import Account, Business
 from app.routes.deps import DB, AppSettings
@@ -39,8 +44,6 @@ from app.security.telegram import InitData, InvalidInitData, validate_init_data
 from app.settings import Settings
 
 MAX_ID = 2**63 - 1
-# availability in one statement (migration 0006); json as text, decoded by msgspec
-_SLOT_CONTEXT = "SELECT pz_slot_context($1, $2, $3, $4, $5)::text"
 MAX_DAYS = 31
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
@@ -350,11 +353,10 @@ class ApiController(Controller):
         _check_range(date_from, date_to)
         staff_id = _staff_param(staff)
         now = datetime.now(UTC)
-        raw = await db.fetchval(_SLOT_CONTEXT, slug, service, staff_id, date_from, date_to)
-        if raw is None:
-            raise NotFound()
-        context = decode_context(raw)
-        if context.service is None:
+        context = await availability_reader(db).read(
+            db, slug, service, staff_id, date_from, date_to
+        )
+        if context is None or context.service is None:
             raise NotFound()
         offers = context.offer_map()
         if staff_id is not None and staff_id not in offers:

@@ -331,3 +331,86 @@ async def test_unknown_business_comes_before_consent(client, owner_session):
         )
         == 0
     )
+
+
+async def _version(owner_session: Any, business_id: int) -> int:
+    return int(
+        await owner_session.scalar(
+            text("SELECT schedule_version FROM businesses WHERE id = :b"), {"b": business_id}
+        )
+    )
+
+
+async def test_every_change_availability_keeps_bumps_the_schedule_version(owner_session):
+    """The cached part of availability is only as fresh as this version: each table it comes
+    from must bump it, in the changing transaction (bookings and time off are read fresh)."""
+    business = await _business(owner_session)
+    statements = {
+        "businesses": "UPDATE businesses SET slot_step_min = 30 WHERE id = :b",
+        "staff": "UPDATE staff SET sort_order = sort_order + 1 WHERE business_id = :b",
+        "services": "UPDATE services SET buffer_after_min = 0 WHERE business_id = :b",
+        "staff_services": "DELETE FROM staff_services WHERE business_id = :b "
+        "AND service_id = (SELECT min(service_id) FROM staff_services WHERE business_id = :b "
+        "AND staff_id = (SELECT max(staff_id) FROM staff_services WHERE business_id = :b))",
+        "working_hours": "UPDATE working_hours SET end_time = '12:00' WHERE business_id = :b "
+        "AND start_time = '09:00'",
+        "schedule_overrides": "INSERT INTO schedule_overrides (business_id, on_date, kind) "
+        "VALUES (:b, current_date + 7, 'day_off')",
+        "holidays": "INSERT INTO holidays (business_id, on_date, name) "
+        "VALUES (:b, current_date + 9, 'Closed')",
+    }
+    triggered = await owner_session.scalar(
+        text(
+            "SELECT array_agg(DISTINCT c.relname::text) FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE p.proname IN ('pz_bump_schedule_version', 'pz_business_changed')"
+        )
+    )
+    assert set(triggered) == set(statements)  # what pz_slot_context reads, but bookings
+    for table, statement in statements.items():
+        before = await _version(owner_session, business.id)
+        await owner_session.execute(text(statement), {"b": business.id})
+        await owner_session.commit()
+        assert await _version(owner_session, business.id) > before, table
+    # a booking changes no version: it is read fresh on every request anyway
+    before = await _version(owner_session, business.id)
+    await owner_session.execute(
+        text("INSERT INTO time_off (business_id, staff_id, period) VALUES (:b, :s, "
+             "tstzrange(now() + interval '3 days', now() + interval '3 days 1 hour'))"),
+        {"b": business.id, "s": business.staff_ids[0]},
+    )  # fmt: skip
+    await owner_session.commit()
+    assert await _version(owner_session, business.id) == before
+
+
+async def test_availability_sees_a_schedule_change_on_the_next_request(client, owner_session):
+    business = await _business(owner_session, masters=1)
+    day = local_start(business, days_ahead=6).date()
+    path = f"/api/v1/businesses/{business.slug}/availability"
+    params = {"service": business.service_id, "date_from": day, "date_to": day}
+
+    async def starts() -> list[str]:
+        response = await client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return [slot["start"][11:16] for slot in response.json()["slots"]]
+
+    first = await starts()
+    assert "15:00" in first and first == await starts()  # the second read used the copy
+    await owner_session.execute(
+        text("DELETE FROM working_hours WHERE business_id = :b AND start_time = '14:00'"),
+        {"b": business.id},
+    )
+    await owner_session.commit()
+    afternoon_gone = await starts()
+    assert afternoon_gone and all(s < "14:00" for s in afternoon_gone)
+    await owner_session.execute(
+        text("INSERT INTO holidays (business_id, on_date, name) VALUES (:b, :d, 'Closed')"),
+        {"b": business.id, "d": day},
+    )
+    await owner_session.commit()
+    assert await starts() == []
+    await owner_session.execute(
+        text("UPDATE services SET archived_at = now() WHERE id = :s"), {"s": business.service_id}
+    )
+    await owner_session.commit()
+    assert_error(await client.get(path, params=params), 404, "not_found")

@@ -108,6 +108,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "min_notice_min": N,
         "horizon_days": N,
         "observe_public_holidays": N,
+        "schedule_version": N,
         "reminder_offsets_min": N,
         "notify_telegram": N,
         "notify_sms": N,

@@ -26,36 +26,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FUNCTIONS_SQL = r"""
--- What the slot engine needs for some masters over local dates [p_from, p_to], as
--- [hours, overrides, blocked, closed]:
---   hours:     [staff, weekday (0 = Monday), start, end] of the weekdays in range; times are
---              seconds since midnight (an end of 0 is midnight at the end of the day)
---   overrides: [staff or null (whole business), date, kind, start, end]
---   blocked:   [staff, from, to] in epoch seconds: live bookings with their buffers, time off
---   closed:    the business's own closed dates
-CREATE FUNCTION pz_schedule(p_business_id bigint, p_staff bigint[], p_from date, p_to date,
-                            p_tz text)
+-- What blocks time for some masters around local dates [p_from, p_to], as
+-- [[staff, from, to], …] in epoch seconds: live bookings with their buffers, and time off.
+-- The part of a schedule that changes with every booking (pz_availability reads only this
+-- when the rest is unchanged).
+CREATE FUNCTION pz_blocked(p_business_id bigint, p_staff bigint[], p_from date, p_to date,
+                           p_tz text)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
-DECLARE  -- plpgsql, not sql: PostgreSQL < 18 plans a SQL function's body on every call
+DECLARE
   w1 timestamptz := (p_from::timestamp - interval '12 hours') AT TIME ZONE p_tz;
   w2 timestamptz := ((p_to + 1)::timestamp + interval '12 hours') AT TIME ZONE p_tz;
-  v_weekdays int[] := ARRAY(SELECT (extract(isodow FROM p_from)::int - 1 + i) % 7
-                              FROM generate_series(0, least(p_to - p_from, 6)) i);
 BEGIN
-  RETURN json_build_array(
-    (SELECT coalesce(json_agg(json_build_array(h.staff_id, h.weekday,
-              extract(epoch FROM h.start_time)::int, extract(epoch FROM h.end_time)::int)
-              ORDER BY h.staff_id, h.weekday, h.start_time), '[]')
-       FROM working_hours h
-      WHERE h.business_id = p_business_id AND h.staff_id = ANY(p_staff)
-        AND h.weekday = ANY(v_weekdays)),
-    (SELECT coalesce(json_agg(json_build_array(o.staff_id, o.on_date, o.kind,
-              extract(epoch FROM o.start_time)::int, extract(epoch FROM o.end_time)::int)
-              ORDER BY o.on_date, o.start_time), '[]')
-       FROM schedule_overrides o
-      WHERE o.business_id = p_business_id AND o.on_date BETWEEN p_from AND p_to
-        AND (o.staff_id IS NULL OR o.staff_id = ANY(p_staff))),
-    (SELECT coalesce(json_agg(json_build_array(x.staff_id,
+  RETURN (SELECT coalesce(json_agg(json_build_array(x.staff_id,
               floor(extract(epoch FROM x.s))::bigint, ceil(extract(epoch FROM x.e))::bigint)),
               '[]')
        FROM (
@@ -72,7 +54,37 @@ BEGIN
              SELECT t.staff_id, coalesce(lower(t.period), w1), coalesce(upper(t.period), w2)
                FROM time_off t
               WHERE t.business_id = p_business_id AND t.staff_id = ANY(p_staff)
-                AND t.period && tstzrange(w1, w2)) x),
+                AND t.period && tstzrange(w1, w2)) x);
+END $$;
+
+-- What the slot engine needs for some masters over local dates [p_from, p_to], as
+-- [hours, overrides, blocked, closed]:
+--   hours:     [staff, weekday (0 = Monday), start, end] of the weekdays in range; times are
+--              seconds since midnight (an end of 0 is midnight at the end of the day)
+--   overrides: [staff or null (whole business), date, kind, start, end]
+--   blocked:   [staff, from, to] in epoch seconds: live bookings with their buffers, time off
+--   closed:    the business's own closed dates
+CREATE FUNCTION pz_schedule(p_business_id bigint, p_staff bigint[], p_from date, p_to date,
+                            p_tz text)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE  -- plpgsql, not sql: PostgreSQL < 18 plans a SQL function's body on every call
+  v_weekdays int[] := ARRAY(SELECT (extract(isodow FROM p_from)::int - 1 + i) % 7
+                              FROM generate_series(0, least(p_to - p_from, 6)) i);
+BEGIN
+  RETURN json_build_array(
+    (SELECT coalesce(json_agg(json_build_array(h.staff_id, h.weekday,
+              extract(epoch FROM h.start_time)::int, extract(epoch FROM h.end_time)::int)
+              ORDER BY h.staff_id, h.weekday, h.start_time), '[]')
+       FROM working_hours h
+      WHERE h.business_id = p_business_id AND h.staff_id = ANY(p_staff)
+        AND h.weekday = ANY(v_weekdays)),
+    (SELECT coalesce(json_agg(json_build_array(o.staff_id, o.on_date, o.kind,
+              extract(epoch FROM o.start_time)::int, extract(epoch FROM o.end_time)::int)
+              ORDER BY o.on_date, o.start_time), '[]')
+       FROM schedule_overrides o
+      WHERE o.business_id = p_business_id AND o.on_date BETWEEN p_from AND p_to
+        AND (o.staff_id IS NULL OR o.staff_id = ANY(p_staff))),
+    pz_blocked(p_business_id, p_staff, p_from, p_to, p_tz),
     (SELECT coalesce(json_agg(c.on_date), '[]') FROM holidays c
       WHERE c.business_id = p_business_id AND c.on_date BETWEEN p_from AND p_to));
 END $$;
@@ -145,6 +157,55 @@ BEGIN
     'business', v_business, 'service', v_service, 'offers', v_offers,
     'schedule', CASE WHEN cardinality(v_staff) > 0 THEN
       pz_schedule(v_business_id, v_staff, p_from, p_to, v_business->>'timezone') END);
+END $$;
+
+-- Availability for a caller that may hold the slow-changing part already: when p_known_version
+-- is the business's schedule_version, only {version, blocked} (pz_blocked for p_known_staff);
+-- else {version, context} with pz_slot_context's whole document. NULL: no such live business.
+-- The version is read first, so a document can only be newer than its version, never older:
+-- a cache keyed by it refetches at worst once too often.
+CREATE FUNCTION pz_availability(p_slug text, p_service_id bigint, p_staff_id bigint,
+                                p_from date, p_to date, p_known_version bigint,
+                                p_known_staff bigint[])
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+  v_id bigint;
+  v_version bigint;
+  v_tz text;
+BEGIN
+  SELECT b.id, b.schedule_version, b.timezone INTO v_id, v_version, v_tz
+    FROM businesses b WHERE b.slug = p_slug AND b.archived_at IS NULL;
+  IF v_id IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF v_version = p_known_version THEN
+    PERFORM set_config('app.business_id', v_id::text, true);
+    RETURN json_build_object('version', v_version, 'blocked',
+      CASE WHEN cardinality(p_known_staff) > 0 THEN
+        pz_blocked(v_id, p_known_staff, p_from, p_to, v_tz) END);
+  END IF;
+  RETURN json_build_object('version', v_version, 'context',
+    pz_slot_context(p_slug, p_service_id, p_staff_id, p_from, p_to));
+END $$;
+
+-- schedule_version counts changes to what availability caches: the business's own rules,
+-- masters, services, who does what, weekly hours, single-date overrides and closed days
+-- (bookings and time off are read fresh every time). Bumped in the changing transaction.
+CREATE FUNCTION pz_bump_schedule_version() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  UPDATE businesses SET schedule_version = schedule_version + 1
+   WHERE id IN (CASE WHEN TG_OP = 'DELETE' THEN OLD.business_id ELSE NEW.business_id END,
+                CASE WHEN TG_OP = 'UPDATE' THEN OLD.business_id END);
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION pz_business_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.schedule_version = OLD.schedule_version THEN
+    NEW.schedule_version := OLD.schedule_version + 1;
+  END IF;
+  RETURN NEW;
 END $$;
 
 -- Whether a person's latest consent event grants p_required and no material policy change has
@@ -316,7 +377,13 @@ BEGIN
 END $$;
 """
 
+VERSIONED_TABLES = (
+    "staff", "services", "staff_services", "working_hours", "schedule_overrides", "holidays",
+)  # fmt: skip
+
 SIGNATURES = [
+    "pz_blocked(bigint, bigint[], date, date, text)",
+    "pz_availability(text, bigint, bigint, date, date, bigint, bigint[])",
     "pz_schedule(bigint, bigint[], date, date, text)",
     "pz_business_json(text)",
     "pz_slot_context(text, bigint, bigint, date, date)",
@@ -334,14 +401,31 @@ def upgrade() -> None:
         "ALTER TABLE bookings ADD CONSTRAINT ck_bookings_blocked_span "
         "CHECK (upper(blocked_period) - lower(blocked_period) <= interval '1 day')"
     )
+    op.execute("ALTER TABLE businesses ADD COLUMN schedule_version bigint NOT NULL DEFAULT 0")
     for body in FUNCTIONS_SQL.split("$$;\n")[:-1]:  # one statement per function
         op.execute(body + "$$;")
+    op.execute("REVOKE ALL ON FUNCTION pz_bump_schedule_version() FROM PUBLIC")
+    for table in VERSIONED_TABLES:
+        op.execute(
+            f"CREATE TRIGGER {table}_schedule_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION pz_bump_schedule_version()"
+        )
+    op.execute(
+        "CREATE TRIGGER businesses_schedule_version BEFORE UPDATE ON businesses "
+        "FOR EACH ROW EXECUTE FUNCTION pz_business_changed()"
+    )
     for signature in SIGNATURES:
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO pozapisi_app")
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER businesses_schedule_version ON businesses")
+    for table in VERSIONED_TABLES:
+        op.execute(f"DROP TRIGGER {table}_schedule_version ON {table}")
     for signature in reversed(SIGNATURES):
         op.execute(f"DROP FUNCTION {signature}")
+    op.execute("DROP FUNCTION pz_business_changed()")
+    op.execute("DROP FUNCTION pz_bump_schedule_version()")
+    op.execute("ALTER TABLE businesses DROP COLUMN schedule_version")
     op.execute("ALTER TABLE bookings DROP CONSTRAINT ck_bookings_blocked_span")
