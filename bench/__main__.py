@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 import httpx
 import msgspec
 
-from bench import fixtures, notifications, slots
+from bench import fixtures, floor, notifications, slots
 from bench.http import (
     NODELAY_UVICORN,
     STOCK_UVICORN,
@@ -242,7 +242,9 @@ def _serving(name: str, target: str, env: dict[str, str], launcher: str, health:
         server.stop()
 
 
-def _http(run: Run, db: fixtures.BenchDatabase, salon: fixtures.Salon, wide: fixtures.Wide) -> None:
+def _http(
+    run: Run, db: fixtures.BenchDatabase, salon: fixtures.Salon, wide: fixtures.Wide
+) -> Bookings:
     """Rounds of: the baseline server (plain, page, insert), then the app (availability, page,
     booking). Only one of them runs at a time, so the benchmark never holds more database
     connections than the app alone (2 workers x (10 + 10 overflow)) on a server that may be
@@ -289,6 +291,7 @@ def _http(run: Run, db: fixtures.BenchDatabase, salon: fixtures.Salon, wide: fix
         with _serving(*bare_args, STOCK_UVICORN, "/plain") as bare:
             run.measure("plain_stock", "bare: plain text, stock `uvicorn --workers 2`",
                         bare.url + "/plain")  # fmt: skip
+    return bookings
 
 
 def _median_result(results: list[LoadResult]) -> LoadResult:
@@ -301,7 +304,9 @@ def _ratios(run: Run, top: str, bottom: str) -> list[float]:
     return [a.rps / b.rps for a, b in pairs if b.rps]
 
 
-def _report(run: Run, slot: dict[str, float | int], setting: str) -> None:
+def _report(
+    run: Run, slot: dict[str, float | int], setting: str, db_floor: dict[str, float] | None
+) -> None:
     width = 104
     line = "-" * width
     _say("")
@@ -344,6 +349,16 @@ def _report(run: Run, slot: dict[str, float | int], setting: str) -> None:
             verdict = "ok" if value >= target else "MISSED"
             _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'>= ' + format(target, '.2f'):>8}"
                  f"   {verdict}")  # fmt: skip
+    if db_floor:
+        inserts = [r.rps for r in run.results.get("bare_insert", [])]
+        share = db_floor["rps"] / statistics.median(inserts) if inserts else 0.0
+        _say(line)
+        _say("(b2) a booking's database work alone (bench/floor.py): its two statements from "
+             f"{run.gen.connections} asyncpg connections, no HTTP")  # fmt: skip
+        used_up = " (all planned bookings used: a lower bound)" if db_floor["used_up"] else ""
+        _say(f"    {db_floor['rps']:,.0f} bookings/s, {int(db_floor['errors'])} errors{used_up}; "
+             f"{share:.2f} x the bare constrained insert: the most booking creation could "
+             "reach with no app at all")  # fmt: skip
     _say("=" * width)
 
 
@@ -371,12 +386,19 @@ def main() -> int:
 
     _say("(b) HTTP: preparing a fresh database …")
     db = asyncio.run(fixtures.open_database())
+    db_floor: dict[str, float] | None = None
     try:
         _say(f"  database {db.name} on the {db.kind} PostgreSQL server")
         asyncio.run(fixtures.create_bare_tables(db.owner))
         salon = asyncio.run(fixtures.create_salon(db.owner))
         wide = asyncio.run(fixtures.create_wide(db.owner))
-        _http(run, db, salon, wide)
+        booked = _http(run, db, salon, wide)
+        _say("(b2) a booking's database work alone …")
+        db_floor = asyncio.run(
+            floor.run(db, wide, booked.clients.used, seconds=seconds,
+                      connections=gen.connections, expected_rps=booked.rate)
+        )  # fmt: skip
+        _say(f"  {db_floor['rps']:,.0f} bookings/s")
     finally:
         asyncio.run(db.close())
         _say(f"  dropped database {db.name}")
@@ -386,7 +408,7 @@ def main() -> int:
         f"command: make bench (.venv/bin/python -m bench); BENCH_SECONDS={seconds:g}, "
         f"BENCH_ROUNDS={run.rounds}, BENCH_SERVER={server}; database: {db.kind} PostgreSQL"
     )
-    _report(run, slot, setting)
+    _report(run, slot, setting, db_floor)
 
     _say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
     notify = notifications.run()

@@ -182,11 +182,14 @@ def build_query(
     """The slot engine's input for ``staff_ids`` over local dates [date_from, date_to]."""
     weekly: dict[int, dict[int, list[tuple[time, time]]]] = {s: {} for s in staff_ids}
     for staff_id, weekday, start, end in schedule.hours:
-        weekly[staff_id].setdefault(weekday, []).append((_clock(start), _clock(end)))
+        if staff_id in weekly:  # the document may hold more masters than asked about
+            weekly[staff_id].setdefault(weekday, []).append((_clock(start), _clock(end)))
 
     business_overrides: dict[date, list[tuple[time, time]]] = {}
     staff_overrides: dict[int, dict[date, list[tuple[time, time]]]] = {s: {} for s in staff_ids}
     for owner, on_date, kind, start_s, end_s in schedule.overrides:
+        if owner is not None and owner not in staff_overrides:
+            continue
         target = business_overrides if owner is None else staff_overrides[owner]
         intervals = target.setdefault(on_date, [])
         if kind == "hours" and start_s is not None and end_s is not None:
@@ -194,7 +197,8 @@ def build_query(
 
     blocked: dict[int, list[tuple[int, int]]] = {s: [] for s in staff_ids}
     for staff_id, start_epoch, end_epoch in schedule.blocked:
-        blocked[staff_id].append((start_epoch, end_epoch))
+        if staff_id in blocked:
+            blocked[staff_id].append((start_epoch, end_epoch))
 
     closed = set(schedule.closed)
     if business.observe_public_holidays:
