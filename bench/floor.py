@@ -97,11 +97,12 @@ async def run(
         today = now.date()
         done = 0
         errors = 0
+        first_error = ""
         position = 0
         deadline = 0.0
 
         async def worker() -> None:
-            nonlocal done, errors, position
+            nonlocal done, errors, position, first_error
             async with pool.acquire() as connection:
                 while time.perf_counter() < deadline and position < len(work):
                     telegram_id, staff_id, start, payload = work[position]
@@ -113,7 +114,8 @@ async def run(
                         )  # fmt: skip
                         await connection.fetchval(_INSERT, payload)
                         done += 1
-                    except asyncpg.PostgresError:
+                    except asyncpg.PostgresError as exc:
+                        first_error = first_error or repr(exc)
                         errors += 1
 
         started = time.perf_counter()
@@ -122,6 +124,8 @@ async def run(
         elapsed = time.perf_counter() - started
     finally:
         await pool.close()
+    if errors:
+        print(f"  booking floor: {errors} errors, the first: {first_error}", flush=True)
     return {
         "rps": done / elapsed,
         "bookings": done,
