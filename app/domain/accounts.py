@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,6 +11,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.i18n import LOCALES
 from app.models import Account
 from app.security.telegram import InitData
+
+
+def telegram_changes(
+    init: InitData, *, allows_write_to_pm: bool, locale: str, locale_chosen: bool
+) -> dict[str, Any]:
+    """What a validated Telegram sign-in changes on an existing account: the bot may now write
+    to the person (never the reverse: only the webhook learns of a block), and Telegram's
+    language while the person has chosen none."""
+    changes: dict[str, Any] = {}
+    if init.user.allows_write_to_pm and not allows_write_to_pm:
+        changes["allows_write_to_pm"] = True
+    language = init.user.language_code
+    if not locale_chosen and language in LOCALES and language != locale:
+        changes["locale"] = language
+    return changes
 
 
 async def account_from_telegram(session: AsyncSession, init: InitData) -> tuple[Account, bool]:
@@ -21,14 +38,11 @@ async def account_from_telegram(session: AsyncSession, init: InitData) -> tuple[
     ).scalar_one_or_none()
     allows = bool(user.allows_write_to_pm)
     if account is not None:
-        if allows and not account.allows_write_to_pm:
-            account.allows_write_to_pm = True
-        if (
-            not account.locale_chosen
-            and user.language_code in LOCALES
-            and account.locale != user.language_code
-        ):
-            account.locale = user.language_code
+        for column, value in telegram_changes(
+            init, allows_write_to_pm=account.allows_write_to_pm, locale=account.locale,
+            locale_chosen=account.locale_chosen,
+        ).items():  # fmt: skip
+            setattr(account, column, value)
         return account, False
     name = " ".join(p for p in (user.first_name, user.last_name) if p).strip() or None
     account = Account(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import audit, outbox
 from app.domain.audit import Actor
 from app.domain.availability import SlotQuery, blocked_period, is_slot_available
-from app.domain.errors import NotFound, SlotTaken, ValidationFailed
+from app.domain.errors import DomainError, NotFound, SlotTaken, ValidationFailed
 from app.domain.schedules import Offer, load_query, service_offers
 from app.i18n import N_, gettext
 from app.models import Account, Booking, Business
@@ -43,11 +43,14 @@ def new_public_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by asyncpg or wrapped by SQLAlchemy."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        return getattr(orig, "sqlstate", None) or getattr(
+            getattr(orig, "__cause__", None), "sqlstate", None
+        )
+    return getattr(exc, "sqlstate", None)
 
 
 def is_slot_conflict(exc: BaseException) -> bool:
@@ -346,23 +349,24 @@ def plan_booking(
     return BookingPlan(payload=plan, status=status, candidates=planned)
 
 
-def too_many_bookings() -> ValidationFailed:
-    return ValidationFailed(
-        gettext(
-            N_("You already have the maximum number of upcoming bookings here. "
-               "Cancel one or wait until it has passed.")
-        )
-    )  # fmt: skip
-
-
-def sqlstate_of(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error, raised by asyncpg or wrapped by SQLAlchemy."""
-    if isinstance(exc, DBAPIError):
-        return _sqlstate(exc)
-    return getattr(exc, "sqlstate", None)
-
-
 CAP_SQLSTATE = "PZ001"  # pz_booking_insert: the client is at the business's cap
+
+
+def refusal_of(exc: BaseException) -> DomainError | None:
+    """What ``pz_booking_insert``'s error means for the person booking, if it is about them:
+    the slot was taken (23P01, or 40P01 from the race), or they are at the business's cap."""
+    if is_slot_conflict(exc):
+        return SlotTaken()
+    if sqlstate_of(exc) == CAP_SQLSTATE:
+        return ValidationFailed(
+            gettext(
+                N_("You already have the maximum number of upcoming bookings here. "
+                   "Cancel one or wait until it has passed.")
+            )
+        )  # fmt: skip
+    return None
+
+
 _INSERT = text("SELECT CAST(pz_booking_insert(CAST(:p AS jsonb)) AS text)")
 
 
@@ -409,10 +413,9 @@ async def create_booking(
             replay = await existing_by_key(session, account.id, key)
             if replay is not None:
                 return replay, False
-        if is_slot_conflict(exc):
-            raise SlotTaken() from exc
-        if _sqlstate(exc) == CAP_SQLSTATE:
-            raise too_many_bookings() from exc
+        refusal = refusal_of(exc)
+        if refusal is not None:
+            raise refusal from exc
         raise
     booking = await session.get(Booking, msgspec.json.decode(row)["id"])
     assert booking is not None

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import msgspec
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import func, select, text
@@ -119,19 +118,9 @@ async def enqueue_platform(session: AsyncSession, messages: list[KeyedOutgoing])
         return
     if any(m.business_id is not None or m.booking_id is not None or not m.key for m in messages):
         raise ValueError("platform messages have a key and no business or booking")
-    await session.execute(
-        _INSERT_PLATFORM,
-        {
-            "account_id": [m.account_id for m in messages],
-            "address": [m.address for m in messages],
-            "event": [m.event for m in messages],
-            "channel": [m.channel for m in messages],
-            "locale": [m.locale for m in messages],
-            "payload": [msgspec.json.encode(m.payload or {}).decode() for m in messages],
-            "key": [m.key for m in messages],
-            "scheduled_at": [m.scheduled_at for m in messages],
-        },
-    )
+    columns = outbox.columns(messages)
+    del columns["business_id"], columns["booking_id"]  # none, checked above
+    await session.execute(_INSERT_PLATFORM, columns)
 
 
 # --- addresses -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ retried transaction or a second scheduler can never queue the same message twice
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,25 +61,27 @@ class Outgoing:
         )
 
 
+def columns(messages: Sequence[Outgoing]) -> dict[str, list[Any]]:
+    """The messages as one array per column, for an ``INSERT … SELECT * FROM unnest(…)``."""
+    return {
+        "business_id": [m.business_id for m in messages],
+        "booking_id": [m.booking_id for m in messages],
+        "account_id": [m.account_id for m in messages],
+        "address": [m.address for m in messages],
+        "event": [m.event for m in messages],
+        "channel": [m.channel for m in messages],
+        "locale": [m.locale for m in messages],
+        "payload": [msgspec.json.encode(m.payload or {}).decode() for m in messages],
+        "key": [m.idempotency_key for m in messages],
+        "scheduled_at": [m.scheduled_at for m in messages],
+    }
+
+
 async def enqueue(session: AsyncSession, messages: list[Outgoing]) -> None:
     """Queue messages in one statement, in the current transaction."""
     if not messages:
         return
-    await session.execute(
-        _INSERT,
-        {
-            "business_id": [m.business_id for m in messages],
-            "booking_id": [m.booking_id for m in messages],
-            "account_id": [m.account_id for m in messages],
-            "address": [m.address for m in messages],
-            "event": [m.event for m in messages],
-            "channel": [m.channel for m in messages],
-            "locale": [m.locale for m in messages],
-            "payload": [msgspec.json.encode(m.payload or {}).decode() for m in messages],
-            "key": [m.idempotency_key for m in messages],
-            "scheduled_at": [m.scheduled_at for m in messages],
-        },
-    )
+    await session.execute(_INSERT, columns(messages))
 
 
 async def cancel_pending(

@@ -308,10 +308,8 @@ class AvailabilityReader:
             self._entries.pop(key, None)
             return None
         answer = _decode_availability(raw)
-        if answer.context is not None or held is None:
+        if answer.context is not None:
             context = answer.context
-            if context is None:  # only possible if the business changed hands mid-read
-                return None
             offers = [s for s, _duration, _price in context.offers]
             asked = [staff_id] if staff_id is not None else offers
             self._entries[key] = (answer.version, context, asked if context.schedule else [])
@@ -319,6 +317,7 @@ class AvailabilityReader:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
             return context
+        assert held is not None  # only a copy's version (never -1) can match
         context = held[1]
         if context.schedule is None:
             return context

@@ -25,12 +25,12 @@ from sqlalchemy import select
 
 from app.db.session import set_context
 from app.domain import bookings as booking_service
-from app.domain.accounts import account_from_telegram
+from app.domain.accounts import account_from_telegram, telegram_changes
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
 from app.domain.catalog import active_services
 from app.domain.consent import REQUIRED_PURPOSES, current_policy, record_consent, require_consent
-from app.domain.errors import ConsentRequired, NotFound, SlotTaken, Unauthorized, ValidationFailed
+from app.domain.errors import ConsentRequired, NotFound, Unauthorized, ValidationFailed
 from app.domain.schedules import (
     SlotContext,
     availability_reader,
@@ -215,16 +215,19 @@ _BOOKING_INSERT = "SELECT pz_booking_insert($1::jsonb)::text"
 def _telegram_account_update(
     account: _Account, init: InitData
 ) -> tuple[str, dict[str, Any] | None]:
-    """The account's language after this sign-in, and what the sign-in changes on it: what
-    ``account_from_telegram`` does, folded into the booking's own statement."""
-    update: dict[str, Any] = {}
-    if init.user.allows_write_to_pm and not account.allows_write_to_pm:
-        update["allows_write_to_pm"] = True
-    locale = account.locale
-    language = init.user.language_code
-    if not account.locale_chosen and language in LOCALES and language != account.locale:
-        locale = update["locale"] = language
-    return locale, update or None
+    """The account's language after this sign-in, and what the sign-in changes on it (as
+    ``account_from_telegram`` does), folded into the booking's own statement."""
+    update = telegram_changes(
+        init, allows_write_to_pm=account.allows_write_to_pm, locale=account.locale,
+        locale_chosen=account.locale_chosen,
+    )  # fmt: skip
+    return update.get("locale", account.locale), update or None
+
+
+async def _booking_out(session: Any, booking: Any) -> BookingOut:
+    """A booking as the API shows it: times in its business's zone."""
+    tz = await session.scalar(select(Business.timezone).where(Business.id == booking.business_id))
+    return BookingOut(**booking_service.booking_view(booking, tz or "Asia/Almaty"))
 
 
 async def _replayed(
@@ -241,11 +244,9 @@ async def _replayed(
             if found is None:
                 return None
             booking = found
-        tz = await session.scalar(
-            select(Business.timezone).where(Business.id == booking.business_id)
-        )
+        out = await _booking_out(session, booking)
     return Response(
-        BookingOut(**booking_service.booking_view(booking, tz or "Asia/Almaty")),
+        out,
         status_code=200,
         headers={"Location": f"/api/v1/me/bookings/{booking.id}"},
     )
@@ -438,10 +439,9 @@ class ApiController(Controller):
                 replayed = await _replayed(db, account.id, key=idempotency_key)
                 if replayed is not None:
                     return replayed
-            if booking_service.is_slot_conflict(exc):
-                raise SlotTaken() from exc
-            if exc.sqlstate == booking_service.CAP_SQLSTATE:
-                raise booking_service.too_many_bookings() from exc
+            refusal = booking_service.refusal_of(exc)
+            if refusal is not None:
+                raise refusal from exc
             raise
         made = msgspec.json.decode(row)
         held = plan.candidates[made["staff_id"]]
@@ -491,10 +491,7 @@ class ApiController(Controller):
             account = await _signed_in(session, request, settings)
             await set_context(session, account_id=account.id)
             booking = await booking_service.get_booking(session, booking_id, account_id=account.id)
-            tz = await session.scalar(
-                select(Business.timezone).where(Business.id == booking.business_id)
-            )
-        return BookingOut(**booking_service.booking_view(booking, tz or "Asia/Almaty"))
+            return await _booking_out(session, booking)
 
     @post("/me/bookings/{booking_id:int}/cancel", status_code=200)
     async def cancel(
