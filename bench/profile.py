@@ -107,48 +107,47 @@ async def main(which: list[str], profile: bool) -> None:
         app = create_app(settings, app_url=db.app)
         async with app.lifespan():
             client = Asgi(app)
-            if True:
-                availability = (
-                    f"/api/v1/businesses/{salon.slug}/availability?service={salon.service_id}"
-                    f"&date_from={salon.day}&date_to={salon.day}&staff=any"
+            availability = (
+                f"/api/v1/businesses/{salon.slug}/availability?service={salon.service_id}"
+                f"&date_from={salon.day}&date_to={salon.day}&staff=any"
+            )
+            if "availability" in which:
+
+                async def get_slots(_index: int) -> None:
+                    response = await client.request("GET", availability)
+                    assert response[0] == 200, response
+
+                await _measure("availability", get_slots, profile)
+            if "page" in which:
+
+                async def get_page(_index: int) -> None:
+                    response = await client.request("GET", f"/app/b/{salon.slug}")
+                    assert response[0] == 200, response
+
+                await _measure("booking page", get_page, profile)
+            if "booking" in which:
+                posts = Clients(wide).take(20 + REQUESTS)
+                policy = msgspec.json.decode((await client.request("GET", "/api/v1/policy"))[1])
+                consent = msgspec.json.encode(
+                    {"policy_version": policy["version"], "purposes": policy["purposes"]}
                 )
-                if "availability" in which:
+                for auth, _body in posts:
+                    answer = await client.request(
+                        "POST", "/api/v1/me/consent", consent,
+                        headers={"Authorization": auth, "Content-Type": "application/json"},
+                    )  # fmt: skip
+                    assert answer[0] == 201, answer
+                path = f"/api/v1/businesses/{wide.slug}/bookings"
 
-                    async def get_slots(_index: int) -> None:
-                        response = await client.request("GET", availability)
-                        assert response[0] == 200, response
+                async def book(index: int) -> None:
+                    auth, body = posts[index]
+                    response = await client.request(
+                        "POST", path, body.encode(),
+                        headers={"Authorization": auth, "Content-Type": "application/json"},
+                    )  # fmt: skip
+                    assert response[0] == 201, response
 
-                    await _measure("availability", get_slots, profile)
-                if "page" in which:
-
-                    async def get_page(_index: int) -> None:
-                        response = await client.request("GET", f"/app/b/{salon.slug}")
-                        assert response[0] == 200, response
-
-                    await _measure("booking page", get_page, profile)
-                if "booking" in which:
-                    posts = Clients(wide).take(20 + REQUESTS)
-                    policy = msgspec.json.decode((await client.request("GET", "/api/v1/policy"))[1])
-                    consent = msgspec.json.encode(
-                        {"policy_version": policy["version"], "purposes": policy["purposes"]}
-                    )
-                    for auth, _body in posts:
-                        answer = await client.request(
-                            "POST", "/api/v1/me/consent", consent,
-                            headers={"Authorization": auth, "Content-Type": "application/json"},
-                        )  # fmt: skip
-                        assert answer[0] == 201, answer
-                    path = f"/api/v1/businesses/{wide.slug}/bookings"
-
-                    async def book(index: int) -> None:
-                        auth, body = posts[index]
-                        response = await client.request(
-                            "POST", path, body.encode(),
-                            headers={"Authorization": auth, "Content-Type": "application/json"},
-                        )  # fmt: skip
-                        assert response[0] == 201, response
-
-                    await _measure("booking", book, profile)
+                await _measure("booking", book, profile)
         if "bare" in which:
             from app.db.urls import to_libpq
             from bench import baseline_app
@@ -158,18 +157,17 @@ async def main(which: list[str], profile: bool) -> None:
             bare = baseline_app.create_app()
             async with bare.lifespan():
                 client = Asgi(bare)
-                if True:
 
-                    async def get_bare(_index: int) -> None:
-                        response = await client.request("GET", "/page")
-                        assert response[0] == 200, response
+                async def get_bare(_index: int) -> None:
+                    response = await client.request("GET", "/page")
+                    assert response[0] == 200, response
 
-                    async def post_bare(_index: int) -> None:
-                        response = await client.request("POST", "/insert")
-                        assert response[0] == 201, response
+                async def post_bare(_index: int) -> None:
+                    response = await client.request("POST", "/insert")
+                    assert response[0] == 201, response
 
-                    await _measure("bare page", get_bare, profile)
-                    await _measure("bare insert", post_bare, profile)
+                await _measure("bare page", get_bare, profile)
+                await _measure("bare insert", post_bare, profile)
     finally:
         await db.close()
 

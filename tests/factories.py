@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -82,6 +83,13 @@ async def create_business(
         id=business.id, slug=slug, timezone=timezone, staff_ids=[s.id for s in staff],
         service_id=service.id, short_service_id=short.id, owner_account_id=owner_id,
     )  # fmt: skip
+
+
+async def new_business(session: AsyncSession, **kwargs: Any) -> BusinessFixture:
+    """``create_business``, committed so the app's own connections see it."""
+    business = await create_business(session, **kwargs)
+    await session.commit()
+    return business
 
 
 def next_telegram_id() -> int:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.security.telegram import make_init_data
 from tests.conftest import BOT_TOKEN, ROOT
-from tests.factories import BusinessFixture, create_business, local_start
+from tests.factories import BusinessFixture, local_start, new_business
 from tests.helpers import (
     CYRILLIC,
     TelegramUser,
@@ -79,12 +79,6 @@ def expected_slots(
         }
         for s, staff_id in found
     ]
-
-
-async def new_business(owner_db: Any, **kwargs: Any) -> BusinessFixture:
-    business = await create_business(owner_db, **kwargs)
-    await owner_db.commit()
-    return business
 
 
 async def consented(client: httpx.AsyncClient, **kwargs: Any) -> TelegramUser:

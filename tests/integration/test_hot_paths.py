@@ -22,7 +22,7 @@ from app.domain import bookings
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
 from app.domain.schedules import build_query, decode_context, public_holidays
-from tests.factories import create_business, local_start
+from tests.factories import local_start, new_business
 from tests.helpers import TelegramUser, assert_error, booking_body, grant_consent
 
 pytestmark = pytest.mark.policy("10.3")
@@ -34,14 +34,8 @@ _SETTINGS = (
 )
 
 
-async def _business(owner_session: Any, **kwargs: Any) -> Any:
-    business = await create_business(owner_session, **kwargs)
-    await owner_session.commit()
-    return business
-
-
 async def test_a_pooled_connection_never_keeps_the_tenant_or_account(database, owner_session):
-    business = await _business(owner_session)
+    business = await new_business(owner_session)
     day = local_start(business).date()
     single = Database(database.app, pool_size=1)  # every call gets the same connection
     try:
@@ -68,10 +62,10 @@ async def test_a_pooled_connection_never_keeps_the_tenant_or_account(database, o
 
 
 async def test_slot_context_of_unknown_or_archived_things(database, owner_session, db):
-    business = await _business(owner_session)
+    business = await new_business(owner_session)
     day = local_start(business).date()
     assert await db.fetchval(_CONTEXT, "no-such-slug", business.service_id, None, day, day) is None
-    other = await _business(owner_session)
+    other = await new_business(owner_session)
     # another business's service is not this business's service
     raw = await db.fetchval(_CONTEXT, business.slug, other.service_id, None, day, day)
     context = decode_context(raw)
@@ -92,7 +86,7 @@ async def test_slot_context_of_unknown_or_archived_things(database, owner_sessio
 async def test_public_holidays_close_the_day_when_the_business_observes_them(
     client, owner_session, db
 ):
-    business = await _business(owner_session)
+    business = await new_business(owner_session)
     today = datetime.now(UTC).date()
     upcoming = sorted(
         d for d in holidays.country_holidays("KZ", years=[today.year, today.year + 1])
@@ -117,7 +111,7 @@ async def test_fast_availability_equals_the_engine_on_what_the_database_holds(
 ):
     """The API's answer is find_slots over the function's document, whatever the day holds:
     a booking, a day off for one master, time off for another."""
-    business = await _business(owner_session, masters=3)
+    business = await new_business(owner_session, masters=3)
     day = local_start(business, days_ahead=4).date()
     zone = ZoneInfo(business.timezone)
     first, second, third = business.staff_ids
@@ -175,7 +169,7 @@ async def test_fast_availability_equals_the_engine_on_what_the_database_holds(
 async def test_a_returning_telegram_user_is_updated_by_the_booking(client, owner_session):
     """What signing in does to an account (the bot may now write; Telegram's language where
     the person chose none) happens in the fast path's own statement."""
-    business = await _business(owner_session)
+    business = await new_business(owner_session)
     user = TelegramUser(language_code="ru")
     await grant_consent(client, user)
     await owner_session.execute(
@@ -211,7 +205,7 @@ async def test_a_returning_telegram_user_is_updated_by_the_booking(client, owner
 async def test_a_taken_first_candidate_gives_way_to_the_next(owner_session, db):
     """pz_booking_insert tries the free masters in order: when the first one's slot is taken
     between the engine's check and the insert, the booking goes to the next one."""
-    business = await _business(owner_session, masters=2, with_owner=False)
+    business = await new_business(owner_session, masters=2, with_owner=False)
     first, second = business.staff_ids
     start = local_start(business, days_ahead=5, at=time(11))
     day = start.date()
@@ -279,7 +273,7 @@ async def test_a_taken_first_candidate_gives_way_to_the_next(owner_session, db):
 
 async def test_a_booking_longer_than_a_day_is_refused_by_the_schema(owner_session):
     """The schedule read relies on it (it scans one day either side of the asked dates)."""
-    business = await _business(owner_session, with_owner=False)
+    business = await new_business(owner_session, with_owner=False)
     client_id = await owner_session.scalar(
         text("INSERT INTO clients (business_id, name) VALUES (:b, 'X') RETURNING id"),
         {"b": business.id},
@@ -303,7 +297,7 @@ async def test_a_booking_longer_than_a_day_is_refused_by_the_schema(owner_sessio
 async def test_unknown_business_comes_before_consent(client, owner_session):
     """A person without consent asking an unknown business learns it does not exist (404),
     as on the ordinary path; with a known business they are asked to consent (403)."""
-    business = await _business(owner_session)
+    business = await new_business(owner_session)
     user = TelegramUser()
     await grant_consent(client, user)
     await owner_session.execute(
@@ -344,7 +338,7 @@ async def _version(owner_session: Any, business_id: int) -> int:
 async def test_every_change_availability_keeps_bumps_the_schedule_version(owner_session):
     """The cached part of availability is only as fresh as this version: each table it comes
     from must bump it, in the changing transaction (bookings and time off are read fresh)."""
-    business = await _business(owner_session)
+    business = await new_business(owner_session)
     statements = {
         "businesses": "UPDATE businesses SET slot_step_min = 30 WHERE id = :b",
         "staff": "UPDATE staff SET sort_order = sort_order + 1 WHERE business_id = :b",
@@ -384,7 +378,7 @@ async def test_every_change_availability_keeps_bumps_the_schedule_version(owner_
 
 
 async def test_availability_sees_a_schedule_change_on_the_next_request(client, owner_session):
-    business = await _business(owner_session, masters=1)
+    business = await new_business(owner_session, masters=1)
     day = local_start(business, days_ahead=6).date()
     path = f"/api/v1/businesses/{business.slug}/availability"
     params = {"service": business.service_id, "date_from": day, "date_to": day}
