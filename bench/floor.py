@@ -1,6 +1,7 @@
 """What a booking costs the database alone: its two statements, with no web framework around.
 
-The HTTP booking request is ``pz_booking_context`` (who, consent, the day's schedule) and then
+The HTTP booking request is ``pz_booking_context`` (who, consent, the day's schedule: only the
+fresh part of it, once the worker holds the rest, as here) and then
 ``pz_booking_insert`` (client card, booking, notifications, audit entry), with the app's Python
 in between. Here the same two statements run back to back from ``connections`` asyncpg
 connections as the app role, with every insert planned beforehand by the app's own planner
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -24,11 +25,10 @@ from app.db.urls import to_libpq
 from app.domain import bookings
 from app.domain.audit import Actor
 from app.domain.consent import REQUIRED_PURPOSES
-from app.domain.schedules import SlotContext, build_query, decode_context
+from app.domain.schedules import AvailabilityReader, build_query
 from bench import fixtures
 
-_CONTEXT = "SELECT pz_slot_context($1, $2, NULL, $3, $3)::text"
-_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, NULL, $6, $7)::text"
+_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)::text"
 _INSERT = "SELECT pz_booking_insert($1::jsonb)::text"
 
 
@@ -66,18 +66,16 @@ async def run(
         await owner.close()
     pool = await asyncpg.create_pool(to_libpq(db.app), min_size=connections, max_size=connections)
     try:
-        contexts: dict[date, SlotContext] = {}
+        reader = AvailabilityReader(size=wide.slots)  # the worker's copies, as the app keeps them
         now = datetime.now(UTC)
-        work: list[tuple[int, int, datetime, str]] = []
+        work: list[tuple[int, int, datetime, str, int, list[int] | None]] = []
         for offset, person in enumerate(people):
             staff_id, start = wide.slot(first_slot + offset)
             day = start.date()
-            if day not in contexts:
-                contexts[day] = decode_context(
-                    await pool.fetchval(_CONTEXT, wide.slug, wide.service_id, day)
-                )
-            context = contexts[day]
-            assert context.service is not None and context.schedule is not None
+            key = (wide.slug, wide.service_id, staff_id, day, day)
+            context = await reader.read(pool, *key)
+            assert context is not None and context.service is not None
+            assert context.schedule is not None
             offers = context.offer_map()
             query = build_query(
                 context.business, context.service, offers, context.schedule, [staff_id], day,
@@ -91,7 +89,7 @@ async def run(
                 actor=Actor(kind="client", account_id=person["id"], ip="127.0.0.1"), now=now,
             )  # fmt: skip
             payload = msgspec.json.encode(plan.payload).decode()
-            work.append((person["telegram_id"], staff_id, start, payload))
+            work.append((person["telegram_id"], staff_id, start, payload, *reader.held(key)))
 
         required = sorted(REQUIRED_PURPOSES)
         today = now.date()
@@ -105,12 +103,12 @@ async def run(
             nonlocal done, errors, position, first_error
             async with pool.acquire() as connection:
                 while time.perf_counter() < deadline and position < len(work):
-                    telegram_id, staff_id, start, payload = work[position]
+                    telegram_id, staff_id, start, payload, version, held = work[position]
                     position += 1
                     try:
                         await connection.fetchval(
                             _BOOKING_CONTEXT, wide.slug, telegram_id, wide.service_id,
-                            staff_id, start, today, required,
+                            staff_id, start, today, required, version, held,
                         )  # fmt: skip
                         await connection.fetchval(_INSERT, payload)
                         done += 1

@@ -259,7 +259,7 @@ async def load_query(
     )
 
 
-class _Availability(msgspec.Struct, frozen=True):
+class Availability(msgspec.Struct, frozen=True):
     """``pz_availability``'s answer: the whole document, or only what blocks time when the
     caller's copy of the rest is still current."""
 
@@ -268,7 +268,7 @@ class _Availability(msgspec.Struct, frozen=True):
     context: SlotContext | None = None
 
 
-_decode_availability = msgspec.json.Decoder(_Availability).decode
+_decode_availability = msgspec.json.Decoder(Availability).decode
 _AVAILABILITY = "SELECT pz_availability($1, $2, $3, $4, $5, $6, $7)::text"
 Key = tuple[str, int, int | None, date, date]
 
@@ -282,11 +282,52 @@ class AvailabilityReader:
     ``schedule_version`` is unchanged, and with the whole document otherwise. So a change is
     seen by the very next request, in every worker, and nothing is ever served from memory
     without asking the database whether it still holds.
+
+    ``read`` does the round trip itself; a statement that embeds ``pz_availability`` (the
+    booking's ``pz_booking_context``) sends ``held(key)`` and hands the answer to ``absorb``.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._entries: OrderedDict[Key, tuple[int, SlotContext, list[int]]] = OrderedDict()
+        self._zones: dict[str, tuple[int, str]] = {}  # slug: (version, time zone) last seen
+
+    def held(self, key: Key) -> tuple[int, list[int] | None]:
+        """The version and masters of the copy held for ``key``; (-1, None) when none is."""
+        entry = self._entries.get(key)
+        return (entry[0], entry[2]) if entry else (-1, None)
+
+    def zone_hint(self, slug: str) -> tuple[int, str] | None:
+        """The time zone of the business as of the newest version seen, to guess a key's
+        local date before asking; a copy of that version proves the guess right."""
+        return self._zones.get(slug)
+
+    def absorb(self, key: Key, answer: Availability) -> SlotContext:
+        """The document ``answer`` completes: its whole context (now held for ``key``), or the
+        held copy with the fresh blocked ranges. The answer must be to ``held(key)``."""
+        if answer.context is not None:
+            context = answer.context
+            slug, _service_id, staff_id, _from, _to = key
+            offers = [s for s, _duration, _price in context.offers]
+            asked = [staff_id] if staff_id is not None else offers
+            self._entries[key] = (answer.version, context, asked if context.schedule else [])
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            seen = self._zones.get(slug)
+            if seen is None or seen[0] <= answer.version:
+                self._zones[slug] = (answer.version, context.business.timezone)
+            return context
+        held = self._entries.get(key)
+        assert held is not None and held[0] == answer.version  # only a held version matches
+        context = held[1]
+        if context.schedule is None:
+            return context
+        schedule = msgspec.structs.replace(context.schedule, blocked=answer.blocked or [])
+        return msgspec.structs.replace(context, schedule=schedule)
+
+    def forget(self, key: Key) -> None:
+        self._entries.pop(key, None)
 
     async def read(
         self,
@@ -299,30 +340,14 @@ class AvailabilityReader:
     ) -> SlotContext | None:
         """The document for one request; None when no live business has this slug."""
         key = (slug, service_id, staff_id, date_from, date_to)
-        held = self._entries.get(key)
-        version, staff = (held[0], held[2]) if held else (-1, None)
+        version, staff = self.held(key)
         raw = await db.fetchval(
             _AVAILABILITY, slug, service_id, staff_id, date_from, date_to, version, staff
         )
         if raw is None:
-            self._entries.pop(key, None)
+            self.forget(key)
             return None
-        answer = _decode_availability(raw)
-        if answer.context is not None:
-            context = answer.context
-            offers = [s for s, _duration, _price in context.offers]
-            asked = [staff_id] if staff_id is not None else offers
-            self._entries[key] = (answer.version, context, asked if context.schedule else [])
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-            return context
-        assert held is not None  # only a copy's version (never -1) can match
-        context = held[1]
-        if context.schedule is None:
-            return context
-        schedule = msgspec.structs.replace(context.schedule, blocked=answer.blocked or [])
-        return msgspec.structs.replace(context, schedule=schedule)
+        return self.absorb(key, _decode_availability(raw))
 
 
 _readers: WeakKeyDictionary[Any, AvailabilityReader] = WeakKeyDictionary()

@@ -25,7 +25,7 @@ class Client(Base):
     )
 
     id: Mapped[int] = id_column()
-    business_id: Mapped[int] = tenant_column()
+    business_id: Mapped[int] = tenant_column(index=False)  # uq_clients_business_id leads with it
     account_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("accounts.id"), index=True
     )

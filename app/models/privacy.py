@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     String,
     Text,
 )
@@ -41,10 +42,14 @@ class Consent(Base):
     """Append-only: a grant or a withdrawal, never edited."""
 
     __tablename__ = "consents"
-    __table_args__ = (CheckConstraint("action IN ('granted', 'withdrawn')", name="action"),)
+    __table_args__ = (
+        CheckConstraint("action IN ('granted', 'withdrawn')", name="action"),
+        # a person's latest consent in one index step (ORDER BY id DESC LIMIT 1)
+        Index("ix_consents_account_latest", "account_id", "id"),
+    )
 
     id: Mapped[int] = id_column()
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
     policy_version: Mapped[str] = mapped_column(String(20), ForeignKey("policy_versions.version"))
     purposes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     action: Mapped[str] = mapped_column(String(10))

@@ -32,7 +32,9 @@ from app.domain.catalog import active_services
 from app.domain.consent import REQUIRED_PURPOSES, current_policy, record_consent, require_consent
 from app.domain.errors import ConsentRequired, NotFound, Unauthorized, ValidationFailed
 from app.domain.schedules import (
-    SlotContext,
+    Availability,
+    AvailabilityReader,
+    Key,
     availability_reader,
     build_query,
     business_by_slug,
@@ -204,11 +206,12 @@ class _BookingContext(msgspec.Struct, frozen=True):
     account: _Account | None
     consent_ok: bool = False
     replay_id: int | None = None
-    context: SlotContext | None = None
+    day: date | None = None
+    availability: Availability | None = None
 
 
 _decode_booking_context = msgspec.json.Decoder(_BookingContext).decode
-_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, $6, $7, $8)::text"
+_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)::text"
 _BOOKING_INSERT = "SELECT pz_booking_insert($1::jsonb)::text"
 
 
@@ -222,6 +225,20 @@ def _telegram_account_update(
         locale_chosen=account.locale_chosen,
     )  # fmt: skip
     return update.get("locale", account.locale), update or None
+
+
+def _held_day_key(
+    reader: AvailabilityReader, slug: str, service_id: int, staff_id: int | None, start: datetime
+) -> Key | None:
+    """The reader's key for the local day of ``start``, when the reader knows the business's
+    time zone as of the version it holds for that day (so the day is right if it still holds)."""
+    hint = reader.zone_hint(slug)
+    if hint is None:
+        return None
+    version, zone = hint
+    day = start.astimezone(ZoneInfo(zone)).date()
+    key = (slug, service_id, staff_id, day, day)
+    return key if reader.held(key)[0] == version else None
 
 
 async def _booking_out(session: Any, booking: Any) -> BookingOut:
@@ -388,9 +405,10 @@ class ApiController(Controller):
             str | None, HeaderParameter(name="Idempotency-Key", max_length=80, min_length=1)
         ] = None,
     ) -> Response[BookingOut]:
-        """Two statements: ``pz_booking_context`` (who, consent, the day's schedule), the slot
-        engine's check here, then ``pz_booking_insert``. A Telegram user seen for the first time
-        takes the ordinary path, which creates the account."""
+        """Two statements: ``pz_booking_context`` (who, consent, the day's schedule: only its
+        fresh part when this worker holds the rest), the slot engine's check here, then
+        ``pz_booking_insert``. A Telegram user seen for the first time takes the ordinary path,
+        which creates the account."""
         init = _init_data(request, settings)
         wanted = booking_service.BookingRequest(
             service_id=data.service_id, staff_id=data.staff_id, start=data.start,
@@ -398,9 +416,12 @@ class ApiController(Controller):
         )  # fmt: skip
         booking_service.check_request(wanted)
         now = datetime.now(UTC)
+        reader = availability_reader(db)
+        key = _held_day_key(reader, slug, data.service_id, data.staff_id, data.start)
+        version, staff = reader.held(key) if key else (-1, None)
         raw = await db.fetchval(
             _BOOKING_CONTEXT, slug, init.user.id, data.service_id, data.staff_id, data.start,
-            idempotency_key, now.date(), sorted(REQUIRED_PURPOSES),
+            idempotency_key, now.date(), sorted(REQUIRED_PURPOSES), version, staff,
         )  # fmt: skip
         known = _decode_booking_context(raw)
         if known.account is None:
@@ -413,20 +434,29 @@ class ApiController(Controller):
             replayed = await _replayed(db, account.id, booking_id=known.replay_id)
             assert replayed is not None
             return replayed
-        if known.context is None:
+        if known.availability is None or known.day is None:
             raise NotFound()
         if not known.consent_ok:
             raise ConsentRequired()
-        context = known.context
+        day_key = (slug, data.service_id, data.staff_id, known.day, known.day)
+        if known.availability.context is None and key != day_key:
+            # the copy held still holds, but the database dates the start on another day than
+            # this worker's zone data does: read the day the database means
+            found = await reader.read(db, *day_key)
+            if found is None:
+                raise NotFound()
+            context = found
+        else:
+            context = reader.absorb(day_key, known.availability)
         if context.service is None or context.schedule is None:
             raise NotFound()
         offers = context.offer_map()
         candidates = booking_service.candidates_for(offers, data.staff_id)
         zone = ZoneInfo(context.business.timezone)
-        day = data.start.astimezone(zone).date()
         query = build_query(
-            context.business, context.service, offers, context.schedule, candidates, day, day, now
-        )
+            context.business, context.service, offers, context.schedule, candidates, known.day,
+            known.day, now,
+        )  # fmt: skip
         plan = booking_service.plan_booking(
             context.business, context.service, offers, query, candidates, wanted,
             person=booking_service.Person(account.id, locale, account.name, account.phone),

@@ -21,7 +21,12 @@ from app.db.session import Database
 from app.domain import bookings
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
-from app.domain.schedules import build_query, decode_context, public_holidays
+from app.domain.schedules import (
+    availability_reader,
+    build_query,
+    decode_context,
+    public_holidays,
+)
 from tests.factories import local_start, new_business
 from tests.helpers import TelegramUser, assert_error, booking_body, grant_consent
 
@@ -48,7 +53,7 @@ async def test_a_pooled_connection_never_keeps_the_tenant_or_account(database, o
             {"a": business.owner_account_id},
         )
         raw = await single.fetchval(
-            "SELECT pz_booking_context($1, $2, $3, NULL, $4, NULL, $5, $6)::text",
+            "SELECT pz_booking_context($1, $2, $3, NULL, $4, NULL, $5, $6, -1, NULL)::text",
             business.slug, telegram_id, business.service_id, local_start(business), day,
             ["booking"],
         )  # fmt: skip
@@ -408,3 +413,106 @@ async def test_availability_sees_a_schedule_change_on_the_next_request(client, o
     )
     await owner_session.commit()
     assert_error(await client.get(path, params=params), 404, "not_found")
+
+
+async def test_a_booking_uses_the_day_the_worker_holds_yet_sees_a_change(
+    app, client, owner_session
+):
+    """The booking's first statement sends the version of the day this worker holds (from an
+    availability read) and gets back only what is fresh; hours changed since are still seen."""
+    business = await new_business(owner_session, masters=1)
+    (master,) = business.staff_ids
+    user = TelegramUser()
+    await grant_consent(client, user)
+    morning = local_start(business, days_ahead=6, at=time(10))
+    day = morning.date()
+    response = await client.get(
+        f"/api/v1/businesses/{business.slug}/availability",
+        params={"service": business.service_id, "date_from": day, "date_to": day,
+                "staff": master},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    reader = availability_reader(app.state.db)
+    key = (business.slug, business.service_id, master, day, day)
+    version, held = reader.held(key)
+    assert version >= 0 and held == [master]
+
+    async def book(start: datetime) -> Any:
+        return await client.post(
+            f"/api/v1/businesses/{business.slug}/bookings",
+            json=booking_body(business.service_id, start, master),
+            headers=user.headers(),
+        )
+
+    response = await book(morning)
+    assert response.status_code == 201, response.text
+    assert reader.held(key)[0] == version  # the copy served the booking and still holds
+    # the taken hour is fresh data, never part of the copy
+    assert_error(await book(morning), 409, "slot_taken")
+    await owner_session.execute(
+        text("DELETE FROM working_hours WHERE business_id = :b AND start_time = '14:00'"),
+        {"b": business.id},
+    )
+    await owner_session.commit()
+    # the afternoon is gone: the stale copy would have let this through
+    assert_error(await book(datetime.combine(day, time(15), morning.tzinfo)), 409, "slot_taken")
+    assert reader.held(key)[0] > version  # the booking's answer replaced the copy
+    response = await book(datetime.combine(day, time(12), morning.tzinfo))
+    assert response.status_code == 201, response.text
+
+
+async def test_a_schedule_read_touches_only_the_days_it_reads(database, owner_session):
+    """Under row-level security the planner may use an index range only on leakproof
+    conditions, so the read of a day's bookings must range over ``starts_at`` (a plain column),
+    not ``lower(period)``: otherwise it filters the business's whole history, and every
+    booking costs more than the one before (migration 0007)."""
+    business = await new_business(owner_session, masters=1, with_owner=False)
+    (master,) = business.staff_ids
+    client_id = await owner_session.scalar(
+        text("INSERT INTO clients (business_id, name) VALUES (:b, 'История') RETURNING id"),
+        {"b": business.id},
+    )
+    days = 60
+    first = local_start(business, days_ahead=3, at=time(9))
+    await owner_session.execute(
+        text(
+            "INSERT INTO bookings (business_id, public_code, client_id, staff_id, service_id, "
+            "period, blocked_period, status, source, service_name, duration_min, price_tiyn) "
+            "SELECT :b, 'H' || d || 'X' || h, :c, :s, :v, "
+            "tstzrange(CAST(:t AS timestamptz) + make_interval(days => d, hours => h), "
+            "          CAST(:t AS timestamptz) + make_interval(days => d, hours => h, mins => 50)), "
+            "tstzrange(CAST(:t AS timestamptz) + make_interval(days => d, hours => h), "
+            "          CAST(:t AS timestamptz) + make_interval(days => d, hours => h, mins => 60)), "
+            "'confirmed', 'dashboard', '{}'::jsonb, 50, 0 "
+            "FROM generate_series(0, :n - 1) d, generate_series(0, 7) h"
+        ),
+        {"b": business.id, "c": client_id, "s": master, "v": business.service_id, "t": first,
+         "n": days},
+    )  # fmt: skip
+    await owner_session.commit()
+    day = (first + timedelta(days=days // 2)).date()
+    connection = await asyncpg.connect(database.app)
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT set_config('app.business_id', $1, true)", str(business.id)
+            )
+            raw = await connection.fetchval(
+                "SELECT pz_blocked($1, $2, $3, $3, $4)::text",
+                business.id, [master], day, business.timezone,
+            )  # fmt: skip
+            blocked = msgspec.json.decode(raw)
+            # rows a scan of the table, or entries a scan of one of its indexes, gave back
+            touched = await connection.fetchval(
+                "SELECT sum(pg_stat_get_xact_tuples_returned(c.oid)) FROM pg_class c "
+                "WHERE c.oid = 'bookings'::regclass OR c.oid IN "
+                "(SELECT indexrelid FROM pg_index WHERE indrelid = 'bookings'::regclass)"
+            )
+    finally:
+        await connection.close()
+    # the day's own bookings are all there (with neighbours within the engine's margin)
+    zone = ZoneInfo(business.timezone)
+    starts = {datetime.fromtimestamp(b[1], zone) for b in blocked}
+    assert {datetime.combine(day, time(9 + h), tzinfo=zone) for h in range(8)} <= starts
+    # a few days either side at most, never the 480 bookings of the whole history
+    assert touched <= 8 * 8, touched

@@ -76,6 +76,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "service_id": N,
         "period": P,  # 2.5 booking history (5.1: the time)
         "blocked_period": P,  # 2.5 (the time, widened by buffers)
+        "starts_at": P,  # 2.5 (the start of period, kept by PostgreSQL for index ranges)
         "status": P,  # 2.5 (attended, cancelled, did not come)
         "source": N,
         "pending_expires_at": N,
