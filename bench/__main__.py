@@ -61,6 +61,8 @@ RATIOS = [
     # label, numerator, denominator, target
     ("availability / bare asyncpg+Jinja page", "availability", "bare_page", 0.5),
     ("booking creation / bare constrained insert", "booking", "bare_insert", 0.4),
+    ("bare audited insert / bare constrained insert", "bare_audited", "bare_insert", None),
+    ("booking creation / bare audited insert", "booking", "bare_audited", None),
     ("booking page / bare asyncpg+Jinja page", "page", "bare_page", None),
     ("stock uvicorn / TCP_NODELAY uvicorn, plain", "plain_stock", "plain", None),
 ]
@@ -267,11 +269,14 @@ def _http(
             if number == 1:
                 _check(httpx.get(bare.url + "/page"), 200, "bare page")
                 _check(httpx.post(bare.url + "/insert"), 201, "bare insert")
+                _check(httpx.post(bare.url + "/insert-audited"), 201, "bare audited insert")
             run.measure("plain", "bare: plain text", bare.url + "/plain")
             run.measure("bare_page", "bare: asyncpg SELECT 20 rows + Jinja page",
                         bare.url + "/page")  # fmt: skip
             run.measure("bare_insert", "bare: INSERT, gist exclusion, own transaction",
                         bare.url + "/insert", method="POST")  # fmt: skip
+            run.measure("bare_audited", "bare: audited INSERT (+ outbox row, audit entry)",
+                        bare.url + "/insert-audited", method="POST")  # fmt: skip
         with _serving(*app_args, launcher, "/healthz") as app:
             availability = (
                 f"{app.url}/api/v1/businesses/{salon.slug}/availability?"

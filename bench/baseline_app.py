@@ -8,7 +8,12 @@ Run by ``python -m bench`` under uvicorn (``bench.baseline_app:create_app --fact
 * ``POST /insert`` — one INSERT into a table with a gist exclusion constraint
   (``int8range(resource_id, resource_id, '[]') WITH =, period WITH &&``), in its own
   transaction. Each request books a range no other request overlaps: the resource is this
-  worker's pid and the period the next hour of a per-process counter.
+  worker's pid and the period the next hour of a per-process counter;
+* ``POST /insert-audited`` — the same INSERT plus what issue 2 requires of every booking change
+  in the same transaction: an outbox row and an entry on the hash-chained audit log (the app's
+  ``audit_append``, with its per-chain advisory lock), in one statement. Booking creation does
+  this and more (consent, client card, cap, idempotency, schedule check), so this is the least
+  a booking can cost with no app around it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ _INSERT = (
     "INSERT INTO bench_slots (resource_id, period) VALUES ($1, tstzrange($2, $3, '[)')) "
     "RETURNING id"
 )
+_INSERT_AUDITED = "SELECT bench_insert_audited($1, $2, $3)"
 _EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 
@@ -76,8 +82,16 @@ def create_app() -> Litestar:
             new_id = await conn.fetchval(_INSERT, state["resource"], start, start + _HOUR)
         return Response({"id": new_id}, status_code=201)
 
+    @post("/insert-audited", status_code=201)
+    async def insert_audited() -> Response[dict[str, int]]:
+        start = _EPOCH + next(counter) * _HOUR
+        new_id = await state["pool"].fetchval(
+            _INSERT_AUDITED, state["resource"], start, start + _HOUR
+        )
+        return Response({"id": new_id}, status_code=201)
+
     return Litestar(
-        route_handlers=[plain, page, insert],
+        route_handlers=[plain, page, insert, insert_audited],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         openapi_config=None,

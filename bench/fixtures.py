@@ -5,7 +5,8 @@
   booking-page requests — the shape of ``bench/slots.py``'s scenario for one day;
 * a *wide* business (10 masters working 00:00-23:30 every day for a year, a 30-minute service
   on a 30-minute grid), so that thousands of booking requests each get their own free slot;
-* ``bench_items`` (20 rows) and ``bench_slots`` (the gist exclusion constraint) for the bare
+* ``bench_items`` (20 rows), ``bench_slots`` (the gist exclusion constraint) and
+  ``bench_insert_audited`` (that insert with an outbox row and an audit entry) for the bare
   baseline app.
 
 Everything is written as the tables' owner, through the app's models and domain functions.
@@ -149,6 +150,31 @@ CREATE TABLE bench_slots (
     period tstzrange NOT NULL,
     EXCLUDE USING gist (int8range(resource_id, resource_id, '[]') WITH =, period WITH &&)
 );
+-- the least a booking must also write in its transaction (issue 2, item 9): an outbox row and
+-- an entry on the hash-chained audit log, through the app's own audit_append
+CREATE TABLE bench_outbox (
+    id bigserial PRIMARY KEY,
+    slot_id bigint NOT NULL,
+    idempotency_key text NOT NULL UNIQUE,
+    payload jsonb NOT NULL,
+    scheduled_at timestamptz NOT NULL,
+    status text NOT NULL DEFAULT 'pending'
+);
+CREATE INDEX bench_outbox_due ON bench_outbox (scheduled_at) WHERE status = 'pending';
+CREATE FUNCTION bench_insert_audited(p_resource bigint, p_start timestamptz, p_end timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  v_id bigint;
+BEGIN
+  INSERT INTO bench_slots (resource_id, period)
+  VALUES (p_resource, tstzrange(p_start, p_end, '[)')) RETURNING id INTO v_id;
+  INSERT INTO bench_outbox (slot_id, idempotency_key, payload, scheduled_at)
+  VALUES (v_id, 'slot.create:' || v_id, jsonb_build_object('slot', v_id), now());
+  PERFORM audit_append(NULL, NULL, 'system', 'bench.slot.create', 'bench_slot', v_id, NULL,
+                       jsonb_build_object('resource', p_resource, 'start', p_start, 'end', p_end),
+                       NULL, NULL, NULL);
+  RETURN v_id;
+END $$;
 """
 
 
