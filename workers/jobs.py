@@ -7,6 +7,7 @@
   in one process or many — never share a row (SKIP LOCKED).
 * ``recover_stalled`` hands rows of a dead worker back after their lease.
 * ``reminders_sweep`` and ``purge_expired`` keep reminders and expired secrets in order.
+* ``enforce_retention`` (daily) removes what the privacy policy keeps only for a time (7.2, 7.3).
 
 Jobs use the worker role's DSN only (``DATABASE_WORKER_URL`` or derived): never the owner.
 """
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.session import make_engine
 from app.settings import Settings
-from workers import maintenance, reminders
+from workers import maintenance, reminders, retention
 from workers.channels import Channel, outbound_tls_context, require_encrypted
 from workers.channels.dev import DevOutbox
 from workers.channels.email import EmailChannel
@@ -173,4 +174,11 @@ async def reminders_sweep(ctx: dict[str, Any]) -> dict[str, int]:
 
 async def purge_expired(ctx: dict[str, Any]) -> dict[str, int]:
     result = await maintenance.purge_expired(_runtime(ctx).engine, utcnow())
+    return asdict(result)
+
+
+async def enforce_retention(ctx: dict[str, Any]) -> dict[str, int]:
+    result = await retention.enforce(_runtime(ctx).engine, utcnow())
+    if any(asdict(result).values()):
+        log.info("retention.enforced", **asdict(result))
     return asdict(result)

@@ -7,7 +7,7 @@
 * notification rows that carried a sign-in code are deleted a day after they were finished:
   they name a phone or e-mail address and have no further use.
 
-The privacy issue's retention jobs (policy 7.2, 7.3) register beside these when they land.
+Retention in the privacy policy's sense (7.2, 7.3) is ``workers.retention``.
 """
 
 from __future__ import annotations
