@@ -705,6 +705,9 @@ REFUSED = [
     (WORKER_ROLE, "SELECT count(*) FROM audit_log"),
     (WORKER_ROLE, "UPDATE audit_log SET action = 'x'"),
     (WORKER_ROLE, "UPDATE clients SET notes = NULL"),
+    (WORKER_ROLE, "SELECT notes FROM clients"),  # a message names the client, no more
+    (WORKER_ROLE, "SELECT phone, tags FROM clients"),
+    (WORKER_ROLE, "SELECT * FROM clients"),
     (WORKER_ROLE, "SELECT count(*) FROM invoices"),
     (WORKER_ROLE, "DELETE FROM consents"),
     # the app: bookings are cancelled, never deleted; the audit log and consents are append-only
