@@ -25,15 +25,18 @@ from app.domain import outbox
 
 LOOKAHEAD = timedelta(hours=1)
 
+# bookings whose reminder falls due within the look-ahead, as ranges of starts_at per business
+# and reminder time: ix_bookings_business_starts can serve them; lower(period), which no index
+# covers since migration 0007, could not
 _MISSING_CANDIDATES = text(
     "SELECT b.id AS booking_id, b.business_id, b.account_id, b.public_code, a.locale, "
-    "lower(b.period) - make_interval(mins => o.offset_min) AS moment "
-    "FROM bookings b JOIN businesses z ON z.id = b.business_id "
+    "b.starts_at - make_interval(mins => o.offset_min) AS moment "
+    "FROM businesses z CROSS JOIN LATERAL unnest(z.reminder_offsets_min) AS o(offset_min) "
+    "JOIN bookings b ON b.business_id = z.id "
+    "AND b.starts_at > CAST(:now AS timestamptz) + make_interval(mins => o.offset_min) "
+    "AND b.starts_at <= CAST(:until AS timestamptz) + make_interval(mins => o.offset_min) "
     "JOIN accounts a ON a.id = b.account_id AND a.deleted_at IS NULL "
-    "CROSS JOIN LATERAL unnest(z.reminder_offsets_min) AS o(offset_min) "
-    "WHERE b.status IN ('pending', 'confirmed') AND lower(b.period) > :now "
-    "AND lower(b.period) - make_interval(mins => o.offset_min) > :now "
-    "AND lower(b.period) - make_interval(mins => o.offset_min) <= :until"
+    "WHERE b.status IN ('pending', 'confirmed') AND b.starts_at > :now"
 )
 _WITHDRAW = text(
     "UPDATE notifications n SET status = 'cancelled', last_error = CASE "
