@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from app.security import web
 from app.security.telegram import make_init_data
 from tests.browser.conftest import PageWatch, pick_day, telegram_url
 from tests.conftest import BOT_TOKEN
@@ -47,6 +48,7 @@ async def book_first_slot(page: Any, live_server: str, slug: str, init_data: str
     await page.wait_for_selector("[data-haptic='success']")
 
 
+@pytest.mark.policy("9.2")
 async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, owner_session) -> None:  # type: ignore[no-untyped-def]
     page, watch = phone_page
     business = await create_business(owner_session)
@@ -132,6 +134,14 @@ async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, own
         .all()
     )
     assert statuses == ["cancelled", "cancelled"]
+
+    # 9.2: the browser keeps only what signing in needs: our session cookie and no
+    # localStorage; sessionStorage (gone with the tab) holds the Telegram WebApp script's launch
+    # parameters and the path htmx restores on Back, nothing else
+    assert {c["name"] for c in await page.context.cookies()} == {web.COOKIE}
+    local, session_keys = await page.evaluate("[localStorage.length, Object.keys(sessionStorage)]")
+    assert local == 0
+    assert set(session_keys) <= {"__telegram__initParams", "htmx-current-path-for-history"}
 
     assert watch.foreign == [], f"requests to other origins: {watch.foreign}"
     assert watch.errors == []

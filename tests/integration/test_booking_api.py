@@ -448,6 +448,7 @@ async def test_availability_of_unknown_business_or_service_is_404(client, owner_
 # ---------------------------------------------------------------- create a booking
 
 
+@pytest.mark.policy("3.1")
 async def test_booking_needs_consent_first(client, owner_db):
     business = await new_business(owner_db)
     user = TelegramUser()
@@ -919,6 +920,7 @@ async def test_auth_telegram_signs_in_with_a_partitioned_cookie(client, owner_db
     assert again.json() == {"account_id": body["account_id"], "consent_required": False}
 
 
+@pytest.mark.policy("2.4")  # a Telegram id is stored only from a validated sign-in
 async def test_auth_telegram_refuses_forged_or_stale_data(client, owner_db):
     user_id = TelegramUser().id
     now = int(clock.time())

@@ -86,6 +86,7 @@ async def test_a_form_field_token_works_without_javascript(client, owner_session
     assert response.status_code == 303
 
 
+@pytest.mark.policy("9.2")
 async def test_session_cookie_flags_and_logout_revokes(client) -> None:  # type: ignore[no-untyped-def]
     user = TelegramUser()
     init = make_init_data(BOT_TOKEN, user_id=user.id)
