@@ -10,6 +10,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import set_context
 from app.domain import avatars, otp, privacy
@@ -231,15 +232,23 @@ def _ip(request: Request[Any, Any, Any]) -> str | None:
 # --- my data (policy section 8) ------------------------------------------------------------------
 
 
-def _me_page(
-    request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, **context: Any
+async def _me_page(
+    session: AsyncSession,
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    *,
+    status: int = 200,
+    **context: Any,
 ) -> Template:
+    """The person's own page: profile, contacts, language, where they are signed in, rights."""
     return Template(
         "miniapp/me.html",
         context={
             **page_context(request, viewer),
             "back_url": "/app/bookings",
             "purposes": CLIENT_PURPOSES,
+            "consented": await has_valid_consent(session, viewer.account.id),
+            "devices": await sessions.live_sessions(session, viewer.account.id),
             **context,
         },
         status_code=status,
@@ -252,8 +261,7 @@ async def me_page(request: Request[Any, Any, Any], db: DB, settings: AppSettings
         viewer = await require_viewer(session, request, settings, unsafe=False)
         if not isinstance(viewer, Viewer):
             return viewer
-        consented = await has_valid_consent(session, viewer.account.id)
-    return _me_page(request, viewer, consented=consented, saved=request.query_params.get("saved"))
+        return await _me_page(session, request, viewer, saved=request.query_params.get("saved"))
 
 
 @post("/app/me/name", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
@@ -294,14 +302,12 @@ async def me_contact(
                 )  # fmt: skip
         except DomainError as error:
             message = next(iter(error.fields.values()), None) or gettext(error.message)
-            consented = await has_valid_consent(session, viewer.account.id)
-            return _me_page(request, viewer, status=error.status, contact_error=message,
-                            contact=contact, consented=consented)  # fmt: skip
-        consented = await has_valid_consent(session, viewer.account.id)
-    return _me_page(
-        request, viewer, consented=consented, challenge_id=challenge_id, channel=channel,
-        contact=otp.normalize_destination(channel, contact),
-    )  # fmt: skip
+            return await _me_page(session, request, viewer, status=error.status,
+                                  contact_error=message, contact=contact)  # fmt: skip
+        return await _me_page(
+            session, request, viewer, challenge_id=challenge_id, channel=channel,
+            contact=otp.normalize_destination(channel, contact),
+        )  # fmt: skip
 
 
 @post("/app/me/contact/verify", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
@@ -332,10 +338,9 @@ async def me_contact_verify(
             viewer = await require_viewer(session, request, settings, unsafe=False)
             if not isinstance(viewer, Viewer):
                 return viewer
-            consented = await has_valid_consent(session, viewer.account.id)
-        return _me_page(request, viewer, status=error.status, consented=consented,
-                        code_error=gettext(error.message), challenge_id=challenge, channel=channel,
-                        contact=contact)  # fmt: skip
+            return await _me_page(session, request, viewer, status=error.status,
+                                  code_error=gettext(error.message), challenge_id=challenge,
+                                  channel=channel, contact=contact)  # fmt: skip
     return Redirect("/app/me?saved=contact", status_code=HTTP_303_SEE_OTHER)
 
 
@@ -366,10 +371,9 @@ async def me_telegram_contact(
             async with session.begin_nested():
                 await otp.set_verified_phone(session, viewer.account, raw_phone)
         except DomainError as error:
-            consented = await has_valid_consent(session, viewer.account.id)
             message = next(iter(error.fields.values()), None) or gettext(error.message)
-            return _me_page(
-                request, viewer, status=error.status, consented=consented, contact_error=message
+            return await _me_page(
+                session, request, viewer, status=error.status, contact_error=message
             )
     return Redirect("/app/me?saved=contact", status_code=HTTP_303_SEE_OTHER)
 
@@ -388,6 +392,25 @@ async def me_write_access(
         if viewer.account.telegram_id is not None:
             viewer.account.allows_write_to_pm = True
     return Redirect("/app/me?saved=notifications", status_code=HTTP_303_SEE_OTHER)
+
+
+@post("/app/me/sessions/sign-out-others", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
+async def me_sign_out_others(
+    request: Request[Any, Any, Any], db: DB, settings: AppSettings
+) -> Response[Any]:
+    """Sign out on every other device (a lost phone, a shared computer): their tokens die at
+    once. Recorded as a security event with where the request came from (policy 2.6)."""
+    async with db.transaction() as session:
+        viewer = await require_viewer(session, request, settings)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        await sessions.revoke_others(session, viewer.account.id, viewer.session.id)
+        actor = actor_of(request, viewer)
+        await sessions.record_event(
+            session, viewer.account.id, "sessions.signed_out_others", ip=actor.ip,
+            user_agent=actor.user_agent,
+        )  # fmt: skip
+    return Redirect("/app/me?saved=sessions", status_code=HTTP_303_SEE_OTHER)
 
 
 @post("/app/me/avatar", include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
@@ -409,9 +432,8 @@ async def me_avatar(
                     session, viewer.account.id, content, actor=actor_of(request, viewer)
                 )
         except DomainError as error:
-            consented = await has_valid_consent(session, viewer.account.id)
-            return _me_page(request, viewer, status=error.status, consented=consented,
-                            avatar_error=gettext(error.message))  # fmt: skip
+            return await _me_page(session, request, viewer, status=error.status,
+                                  avatar_error=gettext(error.message))  # fmt: skip
     return Redirect("/app/me?saved=avatar", status_code=HTTP_303_SEE_OTHER)
 
 
@@ -492,9 +514,8 @@ async def me_delete(
         if not isinstance(viewer, Viewer):
             return viewer
         if data.get("confirm") != "yes":
-            consented = await has_valid_consent(session, viewer.account.id)
-            return _me_page(request, viewer, status=422, consented=consented,
-                            delete_error=gettext(N_("Tick the box to confirm that you want to delete your account.")))  # fmt: skip
+            return await _me_page(session, request, viewer, status=422,
+                                  delete_error=gettext(N_("Tick the box to confirm that you want to delete your account.")))  # fmt: skip
         await set_context(session, account_id=viewer.account.id)
         try:
             async with session.begin_nested():
@@ -502,9 +523,8 @@ async def me_delete(
                     session, viewer.account.id, actor=actor_of(request, viewer)
                 )
         except DomainError as error:
-            consented = await has_valid_consent(session, viewer.account.id)
-            return _me_page(request, viewer, status=error.status, consented=consented,
-                            delete_error=gettext(error.message))  # fmt: skip
+            return await _me_page(session, request, viewer, status=error.status,
+                                  delete_error=gettext(error.message))  # fmt: skip
     clear_session_cookie(request)
     # a page, not a redirect: inside Telegram the next request would sign in again at once
     return Template("miniapp/deleted.html", context=page_context(request, None))
@@ -520,6 +540,7 @@ ROUTES = [
     signin_verify,
     me_page,
     me_name,
+    me_sign_out_others,
     me_contact,
     me_contact_verify,
     me_telegram_contact,

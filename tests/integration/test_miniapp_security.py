@@ -182,3 +182,95 @@ async def test_forged_initdata_header_signs_nobody_in(client) -> None:  # type: 
     assert response.status_code == 303
     assert response.headers["location"].startswith("/app/signin")
     assert "set-cookie" not in response.headers
+
+
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/129.0.0.0 Mobile Safari/537.36 Telegram-Android/11.2.1 (Samsung SM-A546E; Android 14)"
+)
+DESKTOP_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36"
+)
+
+
+async def device_session(client: Any, user: TelegramUser, user_agent: str) -> tuple[str, str]:
+    """Sign in from a device: (its session cookie, its CSRF token)."""
+    client.cookies.clear()
+    init = make_init_data(BOT_TOKEN, user_id=user.id, language_code=user.language_code)
+    response = await client.post(
+        "/auth/telegram", json={"init_data": init}, headers={"User-Agent": user_agent}
+    )
+    assert response.status_code == 200
+    cookie = client.cookies.get(COOKIE)
+    page = await client.get("/app/me", headers={"User-Agent": user_agent})
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert cookie and token
+    return cookie, token.group(1)
+
+
+def use(client: Any, cookie: str) -> None:
+    client.cookies.clear()
+    client.cookies.set(COOKIE, cookie, domain="testserver.local")
+
+
+@pytest.mark.policy("2.6")
+async def test_a_person_sees_where_they_are_signed_in_and_ends_the_other_sessions(
+    client, owner_session
+) -> None:  # type: ignore[no-untyped-def]
+    person = TelegramUser()
+    phone, phone_csrf = await device_session(client, person, PHONE_UA)
+    desktop, _ = await device_session(client, person, DESKTOP_UA)
+    stranger_ua = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+    await device_session(client, TelegramUser(), stranger_ua)
+
+    use(client, phone)
+    page = await client.get("/app/me")
+    found = re.findall(r"<li( aria-current=\"true\")?>\s*<span>([^<]+)", page.text)
+    devices = [(current, label.strip()) for current, label in found]
+    assert sorted(devices) == [("", "Chrome · Windows"),
+                               (' aria-current="true"', "Telegram · Android · Samsung SM-A546E")]  # fmt: skip
+    assert "Firefox" not in page.text  # another person's session is never shown
+    assert "Выйти на всех других устройствах" in page.text  # the person's language (ru)
+
+    # without the session's CSRF token nothing ends
+    refused = await client.post("/app/me/sessions/sign-out-others")
+    assert refused.status_code == 403
+    use(client, desktop)
+    assert (await client.get("/app/me", follow_redirects=False)).status_code == 200
+
+    use(client, phone)
+    done = await client.post(
+        "/app/me/sessions/sign-out-others",
+        headers={"X-CSRF-Token": phone_csrf, "User-Agent": PHONE_UA},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/app/me?saved=sessions"
+    page = await client.get("/app/me?saved=sessions")
+    assert "Вы вышли из аккаунта на всех других устройствах." in page.text
+    assert "Chrome · Windows" not in page.text
+    assert "Выйти на всех других устройствах" not in page.text  # nothing else to end
+
+    use(client, desktop)  # the other device's token died at once
+    gone = await client.get("/app/me", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/app/signin")
+
+    event = (
+        await owner_session.execute(
+            text(
+                "SELECT e.event, e.user_agent FROM security_events e JOIN accounts a "
+                "ON a.id = e.account_id WHERE a.telegram_id = :t"
+            ),
+            {"t": person.id},
+        )
+    ).all()
+    assert event == [("sessions.signed_out_others", PHONE_UA)]
+
+
+async def test_where_you_are_signed_in_speaks_kazakh(client) -> None:  # type: ignore[no-untyped-def]
+    person = TelegramUser(language_code="kk")
+    await device_session(client, person, PHONE_UA)
+    await device_session(client, person, "curl/8.5.0")
+    page = await client.get("/app/me")
+    assert "Сіз кірген құрылғылар" in page.text
+    assert "осы құрылғы" in page.text and "Басқа құрылғылардың бәрінен шығу" in page.text

@@ -36,9 +36,8 @@ async def worker_engine(database: DatabaseUrls) -> AsyncIterator[AsyncEngine]:
 
 
 async def leave_traces(db: Database, person: Person, ip: str) -> None:
-    """What a person's visits leave behind: a consent, a sign-in session and an audited change,
-    each with the IP and user agent they came from (the app's own functions), and a security
-    event (written as the owner: nothing in the app raises one yet)."""
+    """What a person's visits leave behind: a consent, a sign-in session, an audited change and
+    a security event, each with the IP and user agent they came from (the app's own functions)."""
     agent = f"TestPhone/{person.id}"
     async with db.transaction(account_id=person.id) as session:
         policy = await current_policy(session)
@@ -55,6 +54,9 @@ async def leave_traces(db: Database, person: Person, ip: str) -> None:
             action="account.update", entity="account", entity_id=person.id, business_id=None,
             after={"locale": "kk"},
         )  # fmt: skip
+        await sessions.record_event(
+            session, person.id, "sessions.signed_out_others", ip=ip, user_agent=agent
+        )
 
 
 async def technical_data(owner: AsyncSession, account_id: int) -> dict[str, int]:
@@ -74,17 +76,6 @@ async def technical_data(owner: AsyncSession, account_id: int) -> dict[str, int]
     }
 
 
-async def add_security_event(owner: AsyncSession, account_id: int, ip: str) -> None:
-    await owner.execute(
-        text(
-            "INSERT INTO security_events (account_id, event, ip, user_agent) "
-            "VALUES (:a, 'signin.failed', CAST(:ip AS inet), 'TestPhone')"
-        ),
-        {"a": account_id, "ip": ip},
-    )
-    await owner.commit()
-
-
 @pytest.mark.policy("7.2")
 @pytest.mark.policy("7.1")
 async def test_technical_data_of_a_deleted_account_goes_within_30_days_and_nobody_elses(
@@ -94,7 +85,6 @@ async def test_technical_data_of_a_deleted_account_goes_within_30_days_and_nobod
     stays = await make_person(owner_session, first="Aliya")
     for person in (gone, stays):
         await leave_traces(db, person, random_ip())
-        await add_security_event(owner_session, person.id, random_ip())
     before = {p.id: await technical_data(owner_session, p.id) for p in (gone, stays)}
     assert all(count >= 1 for counts in before.values() for count in counts.values()), before
 
