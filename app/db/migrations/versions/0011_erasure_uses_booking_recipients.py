@@ -23,14 +23,9 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-RECIPIENTS_COPY = """      FROM (SELECT m.account_id, a.locale FROM memberships m JOIN accounts a ON a.id = m.account_id
-             WHERE m.business_id = v_row.business_id AND a.deleted_at IS NULL
-               AND m.notify_bookings AND (m.role IN ('owner', 'admin') OR m.staff_id = v_row.staff_id)
-            UNION
-            SELECT s.account_id, a.locale FROM staff s JOIN accounts a ON a.id = s.account_id
-             WHERE s.business_id = v_row.business_id AND s.id = v_row.staff_id
-               AND a.deleted_at IS NULL) r
-"""
+# the copy: from its first line to the alias that closes it
+RECIPIENTS_COPY_STARTS = "      FROM (SELECT m.account_id, a.locale FROM memberships m"
+RECIPIENTS_COPY_ENDS = ") r\n"
 RECIPIENTS_CALL = "      FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r\n"
 COMMENT_BEFORE = "    -- the same people app.domain.outbox.business_recipients names\n"
 COMMENT_AFTER = "    -- the people told of every booking change (pz_booking_recipients)\n"
@@ -43,16 +38,22 @@ def _original() -> str:
     return str(before.ERASE_SQL).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
+def _replace_once(sql: str, old: str, new: str) -> str:
+    if sql.count(old) != 1:
+        raise RuntimeError(f"erase_account_data: expected once in 0004's text: {old!r}")
+    return sql.replace(old, new)
+
+
 def upgrade() -> None:
     sql = _original()
-    for old, new in (
-        (RECIPIENTS_COPY, RECIPIENTS_CALL),
-        (COMMENT_BEFORE, COMMENT_AFTER),
-        (FUTURE_BY_PERIOD, FUTURE_BY_START),
-    ):
-        if sql.count(old) != 1:
-            raise RuntimeError(f"erase_account_data: expected once in 0004's text: {old!r}")
-        sql = sql.replace(old, new)
+    start = sql.index(RECIPIENTS_COPY_STARTS)
+    end = sql.index(RECIPIENTS_COPY_ENDS, start) + len(RECIPIENTS_COPY_ENDS)
+    copy = sql[start:end]
+    if "UNION" not in copy or "FROM staff s" not in copy or copy.count(") r") != 1:
+        raise RuntimeError(f"erase_account_data: not the recipients query: {copy!r}")
+    sql = sql[:start] + RECIPIENTS_CALL + sql[end:]
+    sql = _replace_once(sql, COMMENT_BEFORE, COMMENT_AFTER)
+    sql = _replace_once(sql, FUTURE_BY_PERIOD, FUTURE_BY_START)
     op.execute(sql)
 
 
