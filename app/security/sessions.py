@@ -2,6 +2,11 @@
 
 The JWT pins its algorithm (HS256), audience and expiry and carries a ``jti`` naming its row;
 logout or account deletion revokes the row and with it the token, at once.
+
+Rows are under row-level security (migration 0012): the app sees the sessions of the account
+the transaction acts for and no others. Issuing a session makes the transaction act for its
+account; checking a token acts for the account its signed ``sub`` names, and only while the
+row confirms it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from ua_parser import parse as parse_user_agent
 
+from app.db.session import set_context
 from app.domain.audit import inet_or_none
 
 ALGORITHM = "HS256"
@@ -49,7 +55,8 @@ async def issue(
     user_agent: str | None,
     now: datetime | None = None,
 ) -> tuple[str, SessionInfo]:
-    """Create the session row and its token."""
+    """Create the session row and its token; the transaction acts for ``account_id`` from here."""
+    await set_context(session, account_id=account_id)
     now = now or datetime.now(UTC)
     jti = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
@@ -84,6 +91,16 @@ async def verify(
         )
     except jwt.PyJWTError:
         return None
+    subject = claims["sub"]
+    if (
+        not isinstance(subject, str)
+        or not (subject.isascii() and subject.isdigit())
+        or len(subject) > 18
+    ):
+        return None
+    # act for the account the signature vouches for, so the policy shows its sessions only;
+    # the account acted for before comes back unless the row confirms the token
+    before = await session.scalar(_ACT_FOR, {"account": subject})
     now = now or datetime.now(UTC)
     row = (
         await session.execute(
@@ -94,11 +111,19 @@ async def verify(
             {"id": claims["jti"], "kind": kind, "now": now},
         )
     ).first()
-    if row is None or str(row.account_id) != claims["sub"]:
+    if row is None or str(row.account_id) != subject:
+        await session.execute(_ACT_FOR, {"account": before or ""})
         return None
     return SessionInfo(
         id=row.id, account_id=row.account_id, kind=row.kind, csrf_secret=row.csrf_secret
     )
+
+
+# the setting in force (read by the subquery's scan, before the outer row sets the new one)
+_ACT_FOR = text(
+    "SELECT prior.account, set_config('app.account_id', :account, true) "
+    "FROM (SELECT current_setting('app.account_id', true) AS account OFFSET 0) prior"
+)
 
 
 async def revoke(session: AsyncSession, session_id: str) -> None:

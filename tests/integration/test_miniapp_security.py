@@ -274,3 +274,28 @@ async def test_where_you_are_signed_in_speaks_kazakh(client) -> None:  # type: i
     page = await client.get("/app/me")
     assert "Сіз кірген құрылғылар" in page.text
     assert "осы құрылғы" in page.text and "Басқа құрылғылардың бәрінен шығу" in page.text
+
+
+async def test_a_dead_token_leaves_the_transaction_acting_for_nobody(db, owner_session) -> None:  # type: ignore[no-untyped-def]
+    """Checking a token acts for the account its signature names (so row-level security shows
+    that account's sessions); when the row does not confirm it, that is undone."""
+    from app.security import sessions
+    from tests.conftest import SECRET_KEY
+    from tests.workers.conftest import new_account
+
+    person = await new_account(owner_session)
+    await owner_session.commit()
+    async with db.transaction() as session:
+        token, info = await sessions.issue(
+            session, account_id=person.id, kind="miniapp", key=SECRET_KEY, ip=None,
+            user_agent=None,
+        )  # fmt: skip
+    acting = text("SELECT coalesce(current_setting('app.account_id', true), '')")
+    async with db.transaction() as session:
+        assert await sessions.verify(session, token, kind="miniapp", key=SECRET_KEY) == info
+        assert await session.scalar(acting) == str(person.id)
+    async with db.transaction(account_id=person.id) as session:
+        await sessions.revoke(session, info.id)
+    async with db.transaction() as session:
+        assert await sessions.verify(session, token, kind="miniapp", key=SECRET_KEY) is None
+        assert await session.scalar(acting) == ""

@@ -750,3 +750,31 @@ async def test_append_only_even_for_the_owner(world: World, table: str) -> None:
     async with tx(world.urls.owner) as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await conn.execute(f"DELETE FROM {table}")
+
+
+@pytest.mark.policy("10.3")
+async def test_the_app_sees_and_writes_only_the_signed_in_accounts_sessions(world: World) -> None:
+    """A session row holds a sign-in's CSRF secret, IP and user agent (migration 0012)."""
+    async with connected(world.urls.owner) as owner:
+        for account, sid in ((world.account_x, "rls-x"), (world.account_y, "rls-y")):
+            await owner.execute(
+                "INSERT INTO sessions (id, account_id, kind, csrf_secret, expires_at, ip) "
+                "VALUES ($1, $2, 'miniapp', 'secret', now() + interval '1 day', '10.1.2.3') "
+                "ON CONFLICT (id) DO NOTHING",
+                sid, account,
+            )  # fmt: skip
+    async with tx(world.urls.app, account_id=world.account_x) as conn:
+        assert {r["id"] for r in await conn.fetch("SELECT id FROM sessions")} == {"rls-x"}
+        assert affected(await conn.execute("UPDATE sessions SET revoked_at = now()")) == 1
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+            await conn.execute(
+                "INSERT INTO sessions (id, account_id, kind, csrf_secret, expires_at) "
+                "VALUES ('rls-forged', $1, 'miniapp', 's', now() + interval '1 day')",
+                world.account_y,
+            )
+    async with tx(world.urls.app) as conn:  # nobody signed in: nobody's sessions
+        assert await conn.fetchval("SELECT count(*) FROM sessions") == 0
+    async with tx(world.urls.worker) as conn:  # the purge of expired sessions sees them all
+        assert (
+            await conn.fetchval("SELECT count(*) FROM sessions WHERE id IN ('rls-x', 'rls-y')") == 2
+        )
