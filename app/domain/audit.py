@@ -41,6 +41,14 @@ def inet_or_none(value: str | None) -> str | None:
         return None
 
 
+USER_AGENT_MAX = 400  # the width of every user_agent column
+
+
+def user_agent_or_none(value: str | None) -> str | None:
+    """A user agent as the tables keep it: cut to their width, None when there is none."""
+    return value[:USER_AGENT_MAX] if value else None
+
+
 def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else msgspec.json.encode(value).decode()
 

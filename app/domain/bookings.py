@@ -341,7 +341,7 @@ def plan_booking(
             "kind": actor.kind,
             "request_id": actor.request_id,
             "ip": audit.inet_or_none(actor.ip),
-            "user_agent": actor.user_agent[:400] if actor.user_agent else None,
+            "user_agent": audit.user_agent_or_none(actor.user_agent),
         },
     }
     if account_update:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.audit import inet_or_none
+from app.domain.audit import inet_or_none, user_agent_or_none
 from app.domain.errors import ConsentRequired, NotFound, ValidationFailed
 from app.i18n import N_, gettext
 from app.models import Consent, PolicyVersion
@@ -111,6 +111,6 @@ async def record_consent(
                 "INSERT INTO consent_technical (consent_id, ip, user_agent) "
                 "VALUES (:c, CAST(:ip AS inet), :ua)"
             ),
-            {"c": consent.id, "ip": ip, "ua": (user_agent or "")[:400] or None},
+            {"c": consent.id, "ip": ip, "ua": user_agent_or_none(user_agent)},
         )
     return consent

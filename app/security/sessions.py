@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ua_parser import parse as parse_user_agent
 
 from app.db.session import set_context
-from app.domain.audit import inet_or_none
+from app.domain.audit import inet_or_none, user_agent_or_none
 
 ALGORITHM = "HS256"
 LIFETIME = {
@@ -67,7 +67,7 @@ async def issue(
             "user_agent) VALUES (:id, :a, :kind, :csrf, :now, :exp, CAST(:ip AS inet), :ua)"
         ),
         {"id": jti, "a": account_id, "kind": kind, "csrf": csrf, "now": now, "exp": expires,
-         "ip": inet_or_none(ip), "ua": (user_agent or "")[:400] or None},
+         "ip": inet_or_none(ip), "ua": user_agent_or_none(user_agent)},
     )  # fmt: skip
     token = jwt.encode(
         {"sub": str(account_id), "jti": jti, "aud": audience(kind), "iat": now, "exp": expires},
@@ -75,6 +75,13 @@ async def issue(
         algorithm=ALGORITHM,
     )
     return token, SessionInfo(id=jti, account_id=account_id, kind=kind, csrf_secret=csrf)
+
+
+# the setting in force (read by the subquery's scan, before the outer row sets the new one)
+_ACT_FOR = text(
+    "SELECT prior.account, set_config('app.account_id', :account, true) "
+    "FROM (SELECT current_setting('app.account_id', true) AS account OFFSET 0) prior"
+)
 
 
 async def verify(
@@ -119,13 +126,6 @@ async def verify(
     )
 
 
-# the setting in force (read by the subquery's scan, before the outer row sets the new one)
-_ACT_FOR = text(
-    "SELECT prior.account, set_config('app.account_id', :account, true) "
-    "FROM (SELECT current_setting('app.account_id', true) AS account OFFSET 0) prior"
-)
-
-
 async def revoke(session: AsyncSession, session_id: str) -> None:
     await session.execute(
         text("UPDATE sessions SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
@@ -138,9 +138,7 @@ class LiveSession:
     """A signed-in device as its owner sees it (policy 2.6: IP and user agent, for security)."""
 
     id: str
-    kind: str
     created_at: datetime
-    last_seen_at: datetime | None
     ip: str | None
     device: str | None
 
@@ -162,9 +160,9 @@ def device_of(user_agent: str | None) -> str | None:
 
 
 _LIVE = text(
-    "SELECT id, kind, created_at, last_seen_at, host(ip) AS ip, user_agent FROM sessions "
+    "SELECT id, created_at, host(ip) AS ip, user_agent FROM sessions "
     "WHERE account_id = :a AND revoked_at IS NULL AND expires_at > :now "
-    "ORDER BY coalesce(last_seen_at, created_at) DESC, id"
+    "ORDER BY created_at DESC, id"
 )
 
 
@@ -173,22 +171,18 @@ async def live_sessions(
 ) -> list[LiveSession]:
     """The account's sessions that still open its pages, newest first."""
     rows = await session.execute(_LIVE, {"a": account_id, "now": now or datetime.now(UTC)})
-    return [
-        LiveSession(r.id, r.kind, r.created_at, r.last_seen_at, r.ip, device_of(r.user_agent))
-        for r in rows
-    ]
+    return [LiveSession(r.id, r.created_at, r.ip, device_of(r.user_agent)) for r in rows]
 
 
-async def revoke_others(session: AsyncSession, account_id: int, keep: str) -> int:
-    """Sign the account out everywhere but the session ``keep``; how many were revoked."""
-    result = await session.execute(
+async def revoke_others(session: AsyncSession, account_id: int, keep: str) -> None:
+    """Sign the account out everywhere but the session ``keep``."""
+    await session.execute(
         text(
             "UPDATE sessions SET revoked_at = now() WHERE account_id = :a AND id <> :keep "
             "AND revoked_at IS NULL"
         ),
         {"a": account_id, "keep": keep},
     )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def record_event(
@@ -202,7 +196,7 @@ async def record_event(
             "VALUES (:a, :event, CAST(:ip AS inet), :ua)"
         ),
         {"a": account_id, "event": event, "ip": inet_or_none(ip),
-         "ua": (user_agent or "")[:400] or None},
+         "ua": user_agent_or_none(user_agent)},
     )  # fmt: skip
 
 

@@ -17,16 +17,17 @@ from tests.helpers import TelegramUser, booking_body, grant_consent
 COOKIE = "__Host-pz_app"
 
 
-async def sign_in(client: Any, user: TelegramUser) -> str:
+async def sign_in(client: Any, user: TelegramUser, *, user_agent: str | None = None) -> str:
     """Sign ``client`` in (its cookie jar) through POST /auth/telegram; returns the CSRF token.
 
     One in-process client per test: /api/v1 reads no cookies, so the same client also makes
     the API calls, and switching person is signing in again."""
     client.cookies.clear()
     init = make_init_data(BOT_TOKEN, user_id=user.id, language_code=user.language_code)
-    response = await client.post("/auth/telegram", json={"init_data": init})
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    response = await client.post("/auth/telegram", json={"init_data": init}, headers=headers)
     assert response.status_code == 200
-    page = await client.get("/app/me")
+    page = await client.get("/app/me", headers=headers)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
     assert token, "signed-in pages carry the session's CSRF token"
     return token.group(1)
@@ -196,17 +197,10 @@ DESKTOP_UA = (
 
 async def device_session(client: Any, user: TelegramUser, user_agent: str) -> tuple[str, str]:
     """Sign in from a device: (its session cookie, its CSRF token)."""
-    client.cookies.clear()
-    init = make_init_data(BOT_TOKEN, user_id=user.id, language_code=user.language_code)
-    response = await client.post(
-        "/auth/telegram", json={"init_data": init}, headers={"User-Agent": user_agent}
-    )
-    assert response.status_code == 200
+    token = await sign_in(client, user, user_agent=user_agent)
     cookie = client.cookies.get(COOKIE)
-    page = await client.get("/app/me", headers={"User-Agent": user_agent})
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert cookie and token
-    return cookie, token.group(1)
+    assert cookie
+    return cookie, token
 
 
 def use(client: Any, cookie: str) -> None:
