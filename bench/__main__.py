@@ -151,7 +151,7 @@ class Clients:
         self.used = 0
 
     def take(self, count: int) -> list[PostRequest]:
-        from app.security.telegram import make_init_data
+        from tests.support.telegram import make_init_data
 
         if self.used + count > self.wide.slots:
             raise RuntimeError(f"the wide business has only {self.wide.slots} free slots")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Business, Membership, Service, Staff, StaffService, WorkingHours
-from app.security.telegram import make_init_data
+from tests.support.telegram import make_init_data
 
 _telegram_ids = itertools.count(int(datetime.now(UTC).timestamp() * 1000) % 10**9 * 1000)
 

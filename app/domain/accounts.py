@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.i18n import LOCALES
+from app.integrations.telegram_webapp import InitData
 from app.models import Account
-from app.security.telegram import InitData
 
 
 def telegram_changes(

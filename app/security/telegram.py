@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import msgspec
+
+from app.integrations.telegram_webapp import InitData, TelegramUser
 
 MAX_AGE_SECONDS = 24 * 3600
 MAX_INIT_DATA_LENGTH = 8192
@@ -21,26 +22,6 @@ MAX_INIT_DATA_LENGTH = 8192
 
 class InvalidInitData(ValueError):
     pass
-
-
-class TelegramUser(msgspec.Struct, frozen=True):
-    id: int
-    first_name: str = ""
-    last_name: str | None = None
-    username: str | None = None
-    language_code: str | None = None
-    allows_write_to_pm: bool | None = None
-    is_bot: bool | None = None
-    is_premium: bool | None = None
-    photo_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InitData:
-    user: TelegramUser
-    auth_date: int
-    start_param: str | None
-    raw: str
 
 
 def _secret(bot_token: str) -> bytes:
@@ -116,37 +97,3 @@ def validate_shared_contact(
         return msgspec.json.decode(fields["contact"], type=SharedContact)
     except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidInitData("no contact in the signed data") from exc
-
-
-def sign_init_data(fields: dict[str, str], bot_token: str) -> str:
-    """Build signed initData the way Telegram does (for tests and local development)."""
-    data = {k: v for k, v in fields.items() if k != "hash"}
-    data["hash"] = hmac.new(
-        _secret(bot_token), _check_string(data).encode(), hashlib.sha256
-    ).hexdigest()
-    return urlencode(data)
-
-
-def make_init_data(
-    bot_token: str,
-    *,
-    user_id: int,
-    first_name: str = "Test",
-    language_code: str = "ru",
-    auth_date: int | None = None,
-    allows_write_to_pm: bool = True,
-) -> str:
-    user = {
-        "id": user_id,
-        "first_name": first_name,
-        "language_code": language_code,
-        "allows_write_to_pm": allows_write_to_pm,
-    }
-    return sign_init_data(
-        {
-            "user": msgspec.json.encode(user).decode(),
-            "auth_date": str(int(time.time()) if auth_date is None else auth_date),
-            "query_id": "AAH" + str(user_id),
-        },
-        bot_token,
-    )

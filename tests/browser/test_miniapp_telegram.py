@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from app.security import web
-from app.security.telegram import make_init_data
 from tests.browser.conftest import PageWatch, pick_day, telegram_url
 from tests.conftest import BOT_TOKEN
 from tests.factories import create_business, next_telegram_id
+from tests.support.telegram import make_init_data
 
 pytestmark = pytest.mark.browser
 

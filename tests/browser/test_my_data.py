@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from app.security.telegram import make_init_data
 from tests.browser.test_miniapp_telegram import book_first_slot
 from tests.conftest import BOT_TOKEN
 from tests.factories import create_business, next_telegram_id
+from tests.support.telegram import make_init_data
 
 pytestmark = pytest.mark.browser
 

@@ -19,7 +19,6 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.security.telegram import make_init_data
 from tests.conftest import BOT_TOKEN, ROOT
 from tests.factories import BusinessFixture, local_start, new_business
 from tests.helpers import (
@@ -30,6 +29,7 @@ from tests.helpers import (
     booking_body,
     grant_consent,
 )
+from tests.support.telegram import make_init_data
 
 HOURS = ((time(9), time(13)), (time(14), time(18)))
 STEP = timedelta(minutes=15)

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.security.telegram import make_init_data
 from tests.conftest import BOT_TOKEN
 from tests.factories import create_business, local_start, next_telegram_id
 from tests.helpers import TelegramUser, booking_body, grant_consent
+from tests.support.telegram import make_init_data
 
 COOKIE = "__Host-pz_app"
 

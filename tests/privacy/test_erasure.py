@@ -17,9 +17,9 @@ from app.domain.accounts import account_from_telegram
 from app.domain.errors import NotFound, Unauthorized, ValidationFailed
 from app.domain.otp import account_for_contact, request_code, verify_code
 from app.domain.privacy import erase_account
+from app.integrations.telegram_webapp import InitData, TelegramUser
 from app.models import Membership
 from app.security import sessions
-from app.security.telegram import InitData, TelegramUser
 from tests.factories import create_business
 from tests.privacy.conftest import SECRET, Person, Scene, build_scene, make_person, random_ip
 

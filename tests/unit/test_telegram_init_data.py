@@ -15,13 +15,8 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from app.security.telegram import (
-    MAX_AGE_SECONDS,
-    InvalidInitData,
-    make_init_data,
-    sign_init_data,
-    validate_init_data,
-)
+from app.security.telegram import MAX_AGE_SECONDS, InvalidInitData, validate_init_data
+from tests.support.telegram import make_init_data, sign_init_data
 
 TOKEN = "7012345678:AAF-known-vector_token-for-tests"
 NOW = 1_790_000_000
@@ -71,7 +66,7 @@ def test_known_vector_is_accepted():
     assert init.raw == raw
 
 
-def test_the_apps_signer_matches_the_documented_algorithm():
+def test_the_test_signer_matches_the_documented_algorithm():
     values = fields()
     raw = sign_init_data(values, TOKEN)
     assert dict(part.split("=", 1) for part in raw.split("&"))["hash"] == telegram_hash(values)
