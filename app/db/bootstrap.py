@@ -71,7 +71,9 @@ async def sync_policy_versions(owner_url: str) -> int:
     return len(versions)
 
 
-async def upgrade(owner_url: str) -> None:
-    """`pozapisi db upgrade`: migrations (roles, RLS, audit functions), then policy versions."""
-    await asyncio.to_thread(migrate.upgrade, owner_url)
+async def upgrade(owner_url: str) -> list[str]:
+    """`pozapisi db upgrade`: migrations (tables, roles, RLS), the changed function, trigger and
+    policy files (``app.db.definitions``), then policy versions. Returns the files applied."""
+    applied = await asyncio.to_thread(migrate.upgrade, owner_url)
     await sync_policy_versions(owner_url)
+    return applied

@@ -1,0 +1,4 @@
+-- Part of a business's public profile (name, services, masters, hours), shown by its slug
+-- to anybody: readable across tenants, writable only through the tenant policy.
+DROP POLICY IF EXISTS public_read ON locations;
+CREATE POLICY public_read ON locations FOR SELECT USING (true);

@@ -1,0 +1,4 @@
+-- Part of a business's public profile (name, services, masters, hours), shown by its slug
+-- to anybody: readable across tenants, writable only through the tenant policy.
+DROP POLICY IF EXISTS public_read ON schedule_overrides;
+CREATE POLICY public_read ON schedule_overrides FOR SELECT USING (true);

@@ -1,0 +1,5 @@
+-- subscriptions rows belong to one business: the app reaches only the business its transaction acts
+-- for (app.business_id, set per transaction), for reading and for writing.
+DROP POLICY IF EXISTS tenant ON subscriptions;
+CREATE POLICY tenant ON subscriptions USING (business_id = app_business_id())
+  WITH CHECK (business_id = app_business_id());

@@ -1,0 +1,4 @@
+-- working_hours is part of what availability caches: a change moves the business's
+-- schedule_version in the changing transaction (pz_bump_schedule_version).
+CREATE OR REPLACE TRIGGER working_hours_schedule_version AFTER INSERT OR UPDATE OR DELETE ON working_hours
+  FOR EACH ROW EXECUTE FUNCTION pz_bump_schedule_version();
