@@ -28,11 +28,10 @@ from app.domain.accounts import set_bot_reachable
 from app.domain.errors import NotFound
 from app.domain.schedules import business_by_slug
 from app.i18n import N_, gettext, pick_locale, use_locale
+from app.integrations.telegram_bot import BotApiError, Button, TelegramBot, escape_html
+from app.integrations.tls import outbound_tls_context
 from app.routes.deps import DB, AppSettings
 from app.settings import Settings
-from workers.channels import Button, DeliveryError, outbound_tls_context
-from workers.channels.telegram import TelegramChannel
-from workers.messages import escape_html
 
 log = structlog.get_logger("pozapisi.telegram")
 
@@ -121,18 +120,18 @@ async def _greet(db: DB, settings: Settings, message: TgMessage, parameter: str)
             button = Button(gettext(N_("Open PoZapisi")), f"{base}/")
     if not button.url.startswith("https://"):
         button = Button(button.label, button.url, web_app=False)  # Telegram opens only https apps
-    channel = TelegramChannel(
+    bot = TelegramBot(
         settings.telegram_api_url,
         settings.telegram_bot_token,
         timeout=REPLY_TIMEOUT_S,
         tls=outbound_tls_context(settings.outbound_tls_min),
     )
     try:
-        await channel.send_message(message.chat.id, text, button)
-    except DeliveryError as exc:
+        await bot.send_message(message.chat.id, text, button)
+    except BotApiError as exc:
         log.warning("telegram.start_reply_failed", reason=exc.reason)
     finally:
-        await channel.aclose()
+        await bot.aclose()
 
 
 async def _remember_reachability(db: DB, telegram_id: int, reachable: bool) -> None:
