@@ -1,4 +1,4 @@
-# PoZapisi — every set-up step a newcomer needs lives here; .ci/run calls `make test`.
+# PoZapisi — every set-up step a newcomer needs lives here; .ci/run calls `make lint` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -34,7 +34,7 @@ run: install
 
 # Chromium for the browser tests: Debian's package (Playwright cannot download browsers here).
 browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
@@ -46,12 +46,14 @@ landing: $(STAMP)
 test: install browser landing
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python -m app.db.probe 127.0.0.1 5432)}"; \
 	echo "external PostgreSQL for tests: $${TEST_DATABASE_URL:-none (embedded server only)}"; \
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
 
+# lint-imports keeps the layers .importlinter names (routes -> security -> domain -> db).
 lint: install
 	$(BIN)/ruff check app workers tests bench landing_hooks tools
 	$(BIN)/ruff format --check app workers tests bench landing_hooks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff check --fix app workers tests bench landing_hooks tools
