@@ -272,7 +272,7 @@ END $$;
 
 -- Record a booking the slot engine has approved, with its client card, notifications and
 -- audit entry, in the caller's transaction (or its own). p is what
--- app.domain.booking_plan.plan_booking builds. Candidates are tried in order: a candidate
+-- app.domain.bookings.plan_booking builds. Candidates are tried in order: a candidate
 -- whose slot was just taken (exclusion violation) gives way to the next; the last one's
 -- violation (23P01) reaches the caller as "slot taken". A client over the business's cap of
 -- upcoming bookings raises PZ001. The audit entry comes last, so the chain's lock is held only

@@ -5,15 +5,16 @@ business side hears about a booking; migration 0006 made that query a function, 
 other writer uses. The erasure now calls it too, so the rule lives in one place, and finds the
 person's future visits by ``starts_at`` (migration 0007) instead of ``lower(period)``.
 
-The function is rebuilt from migration 0004's text; each replaced fragment must be found, so
-a change to that text cannot slip through unnoticed.
+Both texts below are frozen as they were when this migration was written: ``ERASE_SQL`` is the
+function this revision installs, ``ERASE_SQL_BEFORE`` the one migration 0004 installed, which
+the downgrade puts back. The function's current definition is ``app/db/sql/functions/
+erase_account_data.sql``; a later change goes there, never here.
 
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-28
 """
 
-import importlib
 from collections.abc import Sequence
 
 from alembic import op
@@ -23,39 +24,296 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# the copy: from its first line to the alias that closes it
-RECIPIENTS_COPY_STARTS = "      FROM (SELECT m.account_id, a.locale FROM memberships m"
-RECIPIENTS_COPY_ENDS = ") r\n"
-RECIPIENTS_CALL = "      FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r\n"
-COMMENT_BEFORE = "    -- the same people app.domain.outbox.business_recipients names\n"
-COMMENT_AFTER = "    -- the people told of every booking change (pz_booking_recipients)\n"
-FUTURE_BY_PERIOD = "AND lower(b.period) > p_now"
-FUTURE_BY_START = "AND b.starts_at > p_now"
+ERASE_SQL = r"""
+CREATE OR REPLACE FUNCTION erase_account_data(p_account_id bigint, p_now timestamptz) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  v_prev_business text := current_setting('app.business_id', true);
+  v_phone text;
+  v_phone_verified boolean;
+  v_contacts text[];
+  v_cards bigint[];
+  v_row record;
+  v_cancelled integer := 0;
+  v_anonymized integer := 0;
+  v_messages integer := 0;
+  v_count integer;
+BEGIN
+  IF p_account_id IS NULL OR p_account_id IS DISTINCT FROM app_account_id() THEN
+    RAISE EXCEPTION 'erase_account_data: an account can erase only itself'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT a.phone, a.phone_verified_at IS NOT NULL,
+         array_remove(ARRAY[a.phone, lower(a.email), a.telegram_id::text], NULL)
+    INTO v_phone, v_phone_verified, v_contacts
+    FROM accounts a WHERE a.id = p_account_id AND a.deleted_at IS NULL FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'erase_account_data: no such account' USING ERRCODE = 'no_data_found';
+  END IF;
+  IF EXISTS (SELECT 1 FROM memberships WHERE account_id = p_account_id AND role = 'owner') THEN
+    RAISE EXCEPTION 'erase_account_data: the account owns a business'
+      USING ERRCODE = 'restrict_violation';
+  END IF;
 
+  -- the person's cards: linked to the account, or holding the phone the person has proven
+  SELECT coalesce(array_agg(c.id), '{}') INTO v_cards FROM clients c
+   WHERE c.account_id = p_account_id OR (v_phone_verified AND c.phone = v_phone);
 
-def _original() -> str:
-    before = importlib.import_module("app.db.migrations.versions.0004_privacy_rights")
-    return str(before.ERASE_SQL).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+  -- audit values about or by the person go; the digests, and so every chain, stay
+  UPDATE audit_details d SET before = NULL, after = NULL
+    FROM audit_log a
+   WHERE a.id = d.audit_id AND (d.before IS NOT NULL OR d.after IS NOT NULL)
+     AND (a.actor_account_id = p_account_id
+          OR (a.entity = 'account' AND a.entity_id = p_account_id)
+          OR (a.entity = 'client' AND a.entity_id = ANY (v_cards)));
 
+  -- future visits are cancelled; each business sees it on its chain and is told
+  FOR v_row IN
+    WITH target AS (
+      SELECT b.id, b.status AS old_status FROM bookings b
+       WHERE b.account_id = p_account_id AND b.status IN ('pending', 'confirmed')
+         AND b.starts_at > p_now
+       FOR UPDATE
+    )
+    UPDATE bookings b
+       SET status = 'cancelled', cancelled_by = 'client', cancel_reason = 'account deleted',
+           pending_expires_at = NULL, updated_at = p_now
+      FROM target t WHERE b.id = t.id
+    RETURNING b.id, b.business_id, b.staff_id, b.service_id, b.public_code, b.period,
+              b.price_tiyn, t.old_status
+  LOOP
+    v_cancelled := v_cancelled + 1;
+    UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled'
+     WHERE booking_id = v_row.id AND status = 'pending';
+    PERFORM set_config('app.business_id', v_row.business_id::text, true);
+    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'booking.cancelled',
+      'booking', v_row.id,
+      jsonb_build_object('status', v_row.old_status, 'staff_id', v_row.staff_id,
+        'service_id', v_row.service_id, 'start', lower(v_row.period),
+        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
+      jsonb_build_object('status', 'cancelled', 'staff_id', v_row.staff_id,
+        'service_id', v_row.service_id, 'start', lower(v_row.period),
+        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
+      NULL, NULL, NULL);
+    -- the people told of every booking change (pz_booking_recipients)
+    INSERT INTO notifications (business_id, booking_id, account_id, event, channel, locale,
+                               payload, idempotency_key, scheduled_at)
+    SELECT v_row.business_id, v_row.id, r.account_id, 'staff.booking.cancelled', 'auto',
+           r.locale, jsonb_build_object('code', v_row.public_code, 'by', 'client'),
+           format('staff.booking.cancelled:%s:auto:a%s:%s', v_row.id, r.account_id,
+                  extract(epoch FROM p_now)::bigint),
+           p_now
+      FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r
+     WHERE r.account_id <> p_account_id
+    ON CONFLICT (idempotency_key) DO NOTHING;
+  END LOOP;
 
-def _replace_once(sql: str, old: str, new: str) -> str:
-    if sql.count(old) != 1:
-        raise RuntimeError(f"erase_account_data: expected once in 0004's text: {old!r}")
-    return sql.replace(old, new)
+  -- every booking of theirs: unlinked, and the free text they wrote is gone
+  UPDATE bookings
+     SET account_id = NULL, idempotency_key = NULL, comment = NULL,
+         cancel_reason = CASE
+           WHEN cancelled_by = 'client' AND cancel_reason NOT IN ('rescheduled', 'account deleted')
+           THEN NULL ELSE cancel_reason END
+   WHERE account_id = p_account_id OR client_id = ANY (v_cards);
+
+  -- the cards: no name, phone, notes or tags, no link; their correspondence deleted
+  FOR v_row IN
+    UPDATE clients SET name = NULL, phone = NULL, notes = NULL, tags = '{}', account_id = NULL
+     WHERE id = ANY (v_cards) RETURNING id, business_id
+  LOOP
+    v_anonymized := v_anonymized + 1;
+    DELETE FROM messages WHERE business_id = v_row.business_id AND client_id = v_row.id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_messages := v_messages + v_count;
+    PERFORM set_config('app.business_id', v_row.business_id::text, true);
+    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'client.erase', 'client',
+      v_row.id, NULL, NULL, NULL, NULL, NULL);
+  END LOOP;
+  PERFORM set_config('app.business_id', coalesce(v_prev_business, ''), true);
+
+  -- replies they wrote as a business's staff stay the business's, without the link
+  UPDATE messages SET author_account_id = NULL WHERE author_account_id = p_account_id;
+
+  -- nothing more goes out to them; their addresses leave the outbox
+  UPDATE notifications
+     SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+         last_error = CASE WHEN status = 'pending' THEN 'account deleted' END,
+         address = NULL,
+         idempotency_key = CASE
+           WHEN EXISTS (SELECT 1 FROM unnest(v_contacts) c WHERE strpos(idempotency_key, c) > 0)
+           THEN 'erased:' || id ELSE idempotency_key END
+   WHERE account_id = p_account_id OR lower(address) = ANY (v_contacts);
+
+  -- business roles end; a master's profile is the business's and stays, unlinked
+  DELETE FROM memberships WHERE account_id = p_account_id;
+  UPDATE staff SET account_id = NULL WHERE account_id = p_account_id;
+
+  UPDATE sessions SET revoked_at = p_now WHERE account_id = p_account_id AND revoked_at IS NULL;
+  UPDATE otp_challenges SET account_id = NULL, consumed_at = coalesce(consumed_at, p_now)
+   WHERE account_id = p_account_id;
+
+  -- the account stays as a tombstone (consents, requests and the audit log refer to it)
+  UPDATE accounts
+     SET name = NULL, phone = NULL, phone_verified_at = NULL, email = NULL,
+         email_verified_at = NULL, telegram_id = NULL, allows_write_to_pm = false,
+         password_hash = NULL, avatar = NULL, locale_chosen = false, deleted_at = p_now
+   WHERE id = p_account_id;
+
+  RETURN jsonb_build_object('bookings_cancelled', v_cancelled, 'client_cards', v_anonymized,
+                            'messages_deleted', v_messages);
+END $$
+"""
+
+ERASE_SQL_BEFORE = r"""
+CREATE OR REPLACE FUNCTION erase_account_data(p_account_id bigint, p_now timestamptz) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  v_prev_business text := current_setting('app.business_id', true);
+  v_phone text;
+  v_phone_verified boolean;
+  v_contacts text[];
+  v_cards bigint[];
+  v_row record;
+  v_cancelled integer := 0;
+  v_anonymized integer := 0;
+  v_messages integer := 0;
+  v_count integer;
+BEGIN
+  IF p_account_id IS NULL OR p_account_id IS DISTINCT FROM app_account_id() THEN
+    RAISE EXCEPTION 'erase_account_data: an account can erase only itself'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT a.phone, a.phone_verified_at IS NOT NULL,
+         array_remove(ARRAY[a.phone, lower(a.email), a.telegram_id::text], NULL)
+    INTO v_phone, v_phone_verified, v_contacts
+    FROM accounts a WHERE a.id = p_account_id AND a.deleted_at IS NULL FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'erase_account_data: no such account' USING ERRCODE = 'no_data_found';
+  END IF;
+  IF EXISTS (SELECT 1 FROM memberships WHERE account_id = p_account_id AND role = 'owner') THEN
+    RAISE EXCEPTION 'erase_account_data: the account owns a business'
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+
+  -- the person's cards: linked to the account, or holding the phone the person has proven
+  SELECT coalesce(array_agg(c.id), '{}') INTO v_cards FROM clients c
+   WHERE c.account_id = p_account_id OR (v_phone_verified AND c.phone = v_phone);
+
+  -- audit values about or by the person go; the digests, and so every chain, stay
+  UPDATE audit_details d SET before = NULL, after = NULL
+    FROM audit_log a
+   WHERE a.id = d.audit_id AND (d.before IS NOT NULL OR d.after IS NOT NULL)
+     AND (a.actor_account_id = p_account_id
+          OR (a.entity = 'account' AND a.entity_id = p_account_id)
+          OR (a.entity = 'client' AND a.entity_id = ANY (v_cards)));
+
+  -- future visits are cancelled; each business sees it on its chain and is told
+  FOR v_row IN
+    WITH target AS (
+      SELECT b.id, b.status AS old_status FROM bookings b
+       WHERE b.account_id = p_account_id AND b.status IN ('pending', 'confirmed')
+         AND lower(b.period) > p_now
+       FOR UPDATE
+    )
+    UPDATE bookings b
+       SET status = 'cancelled', cancelled_by = 'client', cancel_reason = 'account deleted',
+           pending_expires_at = NULL, updated_at = p_now
+      FROM target t WHERE b.id = t.id
+    RETURNING b.id, b.business_id, b.staff_id, b.service_id, b.public_code, b.period,
+              b.price_tiyn, t.old_status
+  LOOP
+    v_cancelled := v_cancelled + 1;
+    UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled'
+     WHERE booking_id = v_row.id AND status = 'pending';
+    PERFORM set_config('app.business_id', v_row.business_id::text, true);
+    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'booking.cancelled',
+      'booking', v_row.id,
+      jsonb_build_object('status', v_row.old_status, 'staff_id', v_row.staff_id,
+        'service_id', v_row.service_id, 'start', lower(v_row.period),
+        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
+      jsonb_build_object('status', 'cancelled', 'staff_id', v_row.staff_id,
+        'service_id', v_row.service_id, 'start', lower(v_row.period),
+        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
+      NULL, NULL, NULL);
+    -- the same people app.domain.outbox.business_recipients names
+    INSERT INTO notifications (business_id, booking_id, account_id, event, channel, locale,
+                               payload, idempotency_key, scheduled_at)
+    SELECT v_row.business_id, v_row.id, r.account_id, 'staff.booking.cancelled', 'auto',
+           r.locale, jsonb_build_object('code', v_row.public_code, 'by', 'client'),
+           format('staff.booking.cancelled:%s:auto:a%s:%s', v_row.id, r.account_id,
+                  extract(epoch FROM p_now)::bigint),
+           p_now
+      FROM (SELECT m.account_id, a.locale FROM memberships m JOIN accounts a ON a.id = m.account_id
+             WHERE m.business_id = v_row.business_id AND a.deleted_at IS NULL
+               AND m.notify_bookings AND (m.role IN ('owner', 'admin') OR m.staff_id = v_row.staff_id)
+            UNION
+            SELECT s.account_id, a.locale FROM staff s JOIN accounts a ON a.id = s.account_id
+             WHERE s.business_id = v_row.business_id AND s.id = v_row.staff_id
+               AND a.deleted_at IS NULL) r
+     WHERE r.account_id <> p_account_id
+    ON CONFLICT (idempotency_key) DO NOTHING;
+  END LOOP;
+
+  -- every booking of theirs: unlinked, and the free text they wrote is gone
+  UPDATE bookings
+     SET account_id = NULL, idempotency_key = NULL, comment = NULL,
+         cancel_reason = CASE
+           WHEN cancelled_by = 'client' AND cancel_reason NOT IN ('rescheduled', 'account deleted')
+           THEN NULL ELSE cancel_reason END
+   WHERE account_id = p_account_id OR client_id = ANY (v_cards);
+
+  -- the cards: no name, phone, notes or tags, no link; their correspondence deleted
+  FOR v_row IN
+    UPDATE clients SET name = NULL, phone = NULL, notes = NULL, tags = '{}', account_id = NULL
+     WHERE id = ANY (v_cards) RETURNING id, business_id
+  LOOP
+    v_anonymized := v_anonymized + 1;
+    DELETE FROM messages WHERE business_id = v_row.business_id AND client_id = v_row.id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_messages := v_messages + v_count;
+    PERFORM set_config('app.business_id', v_row.business_id::text, true);
+    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'client.erase', 'client',
+      v_row.id, NULL, NULL, NULL, NULL, NULL);
+  END LOOP;
+  PERFORM set_config('app.business_id', coalesce(v_prev_business, ''), true);
+
+  -- replies they wrote as a business's staff stay the business's, without the link
+  UPDATE messages SET author_account_id = NULL WHERE author_account_id = p_account_id;
+
+  -- nothing more goes out to them; their addresses leave the outbox
+  UPDATE notifications
+     SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+         last_error = CASE WHEN status = 'pending' THEN 'account deleted' END,
+         address = NULL,
+         idempotency_key = CASE
+           WHEN EXISTS (SELECT 1 FROM unnest(v_contacts) c WHERE strpos(idempotency_key, c) > 0)
+           THEN 'erased:' || id ELSE idempotency_key END
+   WHERE account_id = p_account_id OR lower(address) = ANY (v_contacts);
+
+  -- business roles end; a master's profile is the business's and stays, unlinked
+  DELETE FROM memberships WHERE account_id = p_account_id;
+  UPDATE staff SET account_id = NULL WHERE account_id = p_account_id;
+
+  UPDATE sessions SET revoked_at = p_now WHERE account_id = p_account_id AND revoked_at IS NULL;
+  UPDATE otp_challenges SET account_id = NULL, consumed_at = coalesce(consumed_at, p_now)
+   WHERE account_id = p_account_id;
+
+  -- the account stays as a tombstone (consents, requests and the audit log refer to it)
+  UPDATE accounts
+     SET name = NULL, phone = NULL, phone_verified_at = NULL, email = NULL,
+         email_verified_at = NULL, telegram_id = NULL, allows_write_to_pm = false,
+         password_hash = NULL, avatar = NULL, locale_chosen = false, deleted_at = p_now
+   WHERE id = p_account_id;
+
+  RETURN jsonb_build_object('bookings_cancelled', v_cancelled, 'client_cards', v_anonymized,
+                            'messages_deleted', v_messages);
+END $$
+"""
 
 
 def upgrade() -> None:
-    sql = _original()
-    start = sql.index(RECIPIENTS_COPY_STARTS)
-    end = sql.index(RECIPIENTS_COPY_ENDS, start) + len(RECIPIENTS_COPY_ENDS)
-    copy = sql[start:end]
-    if "UNION" not in copy or "FROM staff s" not in copy or copy.count(") r") != 1:
-        raise RuntimeError(f"erase_account_data: not the recipients query: {copy!r}")
-    sql = sql[:start] + RECIPIENTS_CALL + sql[end:]
-    sql = _replace_once(sql, COMMENT_BEFORE, COMMENT_AFTER)
-    sql = _replace_once(sql, FUTURE_BY_PERIOD, FUTURE_BY_START)
-    op.execute(sql)
+    op.execute(ERASE_SQL)
 
 
 def downgrade() -> None:
-    op.execute(_original())
+    op.execute(ERASE_SQL_BEFORE)
