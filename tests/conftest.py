@@ -38,6 +38,37 @@ BOT_TOKEN = "123456:TEST-bot-token-for-pozapisi"
 SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
 
 
+def skipped_suites(reports: list[pytest.TestReport]) -> dict[tuple[str, str], list[str]]:
+    """Skipped tests by (suite, reason): the suite is the directory under tests/ (e.g.
+    ``tests/browser``); the value lists the module of each skipped test."""
+    suites: dict[tuple[str, str], list[str]] = {}
+    for report in reports:
+        path = report.nodeid.split("::", 1)[0]
+        suite, _, module = path.rpartition("/")
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        suites.setdefault((suite, reason.removeprefix("Skipped: ")), []).append(module)
+    return suites
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Iterator[None]:
+    """End with one line naming every suite that was skipped, and why: a skip is never silent.
+    (A wrapper, so the line comes after pytest's own short summary of the skips.)"""
+    yield
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if hasattr(r, "nodeid")]
+    suites = skipped_suites(skipped)
+    if not suites:
+        terminalreporter.write_line("skipped suites: none")
+        return
+    parts = []
+    for (suite, reason), modules in sorted(suites.items()):
+        names = ", ".join(sorted({m.removesuffix(".py") for m in modules}))
+        tests = f"{len(modules)} test" + ("s" if len(modules) > 1 else "")
+        parts.append(f"{suite} — {tests} in {names}: {reason}")
+    terminalreporter.write_line("skipped suites: " + " | ".join(parts), yellow=True, bold=True)
+
+
 def make_settings(**overrides: str) -> Settings:
     env = {
         "POZAPISI_ENV": "test",
