@@ -94,19 +94,32 @@ def _cmd_audit_verify(urls: DatabaseUrls, _args: argparse.Namespace, _settings: 
     return 1
 
 
+def _origin(host: str, port: int) -> str:
+    """The address a browser on this machine uses for ``--host``/``--port``."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app import landing
+
+    origin = _origin(args.host, args.port)
     asyncio.run(bootstrap.upgrade(urls.owner))
     slug = asyncio.run(load_demo_if_empty(urls.owner))
     if slug:
-        print(f"loaded the demo business: http://{args.host}:{args.port}/app/b/{slug}")
+        print(f"loaded the demo business: {origin}/app/b/{slug}")
+    # development: the app serves the landing (built now if missing or stale), and its links to
+    # the landing and the privacy policy point at this server (LANDING_BASE_URL's default)
+    landing_dir = landing.prepare(settings, echo=lambda line: print(f"pozapisi: {line}"))
+    os.environ.setdefault("PUBLIC_BASE_URL", origin)
     os.environ["DATABASE_URL"] = urls.owner
     os.environ["DATABASE_APP_URL"] = urls.app
     os.environ["DATABASE_WORKER_URL"] = urls.worker
     # one notification worker inside the web process, so the demo needs nothing else running
     os.environ["POZAPISI_IN_PROCESS_WORKER"] = "0" if args.no_worker else "1"
-    print(f"PoZapisi on http://{args.host}:{args.port}/")
+    print(f"PoZapisi on {origin}/app" + (f" (landing on {origin}/)" if landing_dir else ""))
     uvicorn.run(
         "app.main:create_app_from_env",
         factory=True,

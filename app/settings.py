@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     data_dir: Path = Path(".pozapisi")
     landing_base_url: str = "/"
+    # where `mkdocs build` puts the landing that the app serves in development (None: site/)
+    landing_site_dir: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     default_timezone: str = "Asia/Almaty"
     outbound_tls_min: str = "1.3"
@@ -152,6 +154,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "NOTIFY_LEASE_SECONDS must exceed NOTIFY_TIMEOUT_SECONDS by 2 seconds at least"
         )
 
+    public_base_url = get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
     try:
         return Settings(
             database_url=_dsn("DATABASE_URL", get("DATABASE_URL")),
@@ -170,8 +173,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             mail_from=get("MAIL_FROM", "PoZapisi <no-reply@pozapisi.kz>"),
             secret_key=secret_key,
             data_dir=Path(get("DATA_DIR", ".pozapisi")),
-            landing_base_url=get("LANDING_BASE_URL", "/"),
-            public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            # in development the app serves the landing itself (app/landing.py)
+            landing_base_url=get("LANDING_BASE_URL")
+            or (public_base_url if environment == "development" else "/"),
+            landing_site_dir=Path(site_dir) if (site_dir := get("LANDING_SITE_DIR")) else None,
+            public_base_url=public_base_url,
             default_timezone=tz,
             outbound_tls_min=tls_min,
             sms_sender=get("SMS_SENDER", "PoZapisi")[:11],  # alphanumeric sender ids: 11 max

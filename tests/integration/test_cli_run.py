@@ -52,16 +52,27 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
 def _check_demo(url: str) -> None:
     health = httpx.get(f"{url}/healthz").json()
     assert health == {"status": "ok", "database": "ok", "queue": "ok"}
-    page = httpx.get(f"{url}/", follow_redirects=True, headers={"Accept-Language": "en"})
+    page = httpx.get(f"{url}/app", follow_redirects=True, headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert str(page.url).endswith("/app/b/demo-salon")
     assert "Ақ Бота" in page.text
     services = httpx.get(f"{url}/api/v1/businesses/demo-salon/services").json()["services"]
     assert len(services) == 8
+    # development: the app serves the landing it links to (built into LANDING_SITE_DIR)
+    policy_url = httpx.get(f"{url}/api/v1/policy", headers={"Accept-Language": "kk"}).json()["url"]
+    assert policy_url == f"{url}/kk/privacy/", "LANDING_BASE_URL's default is this server"
+    for landing_url in (f"{url}/", f"{url}/ru/", policy_url, f"{url}/sitemap.xml"):
+        landing = httpx.get(landing_url)
+        assert landing.status_code == 200, landing_url
+        assert "set-cookie" not in landing.headers, landing_url
 
 
 def _base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "TEST_DATABASE"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "TEST_DATABASE", "LANDING_", "PUBLIC_BASE_URL"))
+    }
     env.update(TELEGRAM_BOT_TOKEN=BOT_TOKEN, POZAPISI_ENV="development")
     return env
 
@@ -70,7 +81,8 @@ def test_run_without_database_url_starts_and_stops_an_embedded_server() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="pz-run-"))
     try:
         port = free_port()
-        proc = _serve({**_base_env(), "DATA_DIR": str(data_dir)}, port)
+        env = {**_base_env(), "DATA_DIR": str(data_dir), "LANDING_SITE_DIR": str(data_dir / "site")}
+        proc = _serve(env, port)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(proc, url)
@@ -92,7 +104,8 @@ async def test_run_with_database_url_uses_that_server(main_server: ServerHandle)
     data_dir = Path(tempfile.mkdtemp(prefix="pz-run-"))
     try:
         port = free_port()
-        env = {**_base_env(), "DATABASE_URL": name_urls.owner, "DATA_DIR": str(data_dir)}
+        env = {**_base_env(), "DATABASE_URL": name_urls.owner, "DATA_DIR": str(data_dir),
+               "LANDING_SITE_DIR": str(data_dir / "site")}  # fmt: skip
         proc = _serve(env, port)
         url = f"http://127.0.0.1:{port}"
         try:
