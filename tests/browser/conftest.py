@@ -8,10 +8,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from playwright.async_api import expect
 
 from tests.support.browser import SKIP_REASON, chromium_available, launch_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "miniapp"
+
+# Auto-waiting assertions (expect) give up after 5 s by default; let them wait as long as
+# Playwright's other waits do (30 s): the bound only catches a page that never gets there.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="session")

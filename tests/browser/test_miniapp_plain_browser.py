@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import text
 
 from tests.browser.conftest import pick_day
@@ -51,8 +52,8 @@ async def test_sign_in_with_sms_code_then_book_and_cancel(
 
     await page.fill("input[name=code]", "000000" if code != "000000" else "111111")
     await page.click("button.primary")
-    await page.wait_for_selector(".alert")
-    assert await page.locator(".alert").count() == 1  # a wrong code is refused with a clear message
+    # a wrong code is refused with a clear message
+    await expect(page.locator(".alert")).to_have_count(1)
     await page.fill("input[name=code]", code)
     await page.click("button.primary")
 

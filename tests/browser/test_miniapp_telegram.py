@@ -7,9 +7,11 @@ way Telegram delivers it: an event into ``Telegram.WebView.receiveEvent``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import text
 
 from app.security import web
@@ -87,6 +89,7 @@ async def test_book_cancel_and_move_inside_telegram(phone_page, live_server, own
     await page.wait_for_selector("[data-haptic='success']")
     assert "Вы записаны" in await page.inner_text("main")
     await watch.shot("telegram-booked")
+    await page.wait_for_url(re.compile(r"/app/bookings/\d+"))  # htmx may push it after the swap
     booking_url = page.url
 
     rows = (
@@ -189,10 +192,13 @@ async def test_pages_work_without_javascript(browser, live_server, owner_session
     watch = PageWatch(page, live_server)
     await page.goto(f"{live_server}/app/b/{business.slug}")
     await page.click("a.service >> nth=0")
-    await page.click("a.day[aria-current] ~ a.day >> nth=0")
-    assert await page.locator("#times .slot").count() > 0
+    tomorrow = page.locator("a.day[aria-current] ~ a.day").first
+    day = (await tomorrow.get_attribute("href") or "").split("date=", 1)[1][:10]
+    await tomorrow.click()
+    # each click loads a new page: wait for it, never count what the old one showed
+    await expect(page.locator(f"#times[data-day='{day}'] .slot")).not_to_have_count(0)
     await page.click("#times .slot >> nth=0")
-    assert "/app/signin" in page.url  # booking needs a sign-in first
+    await page.wait_for_url("**/app/signin**")  # booking needs a sign-in first
     assert watch.foreign == []
     await context.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
+from tests.browser.conftest import pick_day
 from tests.browser.test_miniapp_telegram import book_first_slot
 from tests.conftest import BOT_TOKEN
 from tests.factories import create_business, next_telegram_id
@@ -76,17 +78,19 @@ async def test_my_data_rights(phone_page, live_server, owner_session, tmp_path) 
     archive = zipfile.ZipFile(await download.path())
     names = set(archive.namelist())
     assert {"account.json", "bookings.json", "bookings.csv", "consents.json"} <= names
-    assert "Жанар Сейіт" in archive.read("account.json").decode()
-    assert (
-        business.slug in archive.read("bookings.json").decode()
-        or "Test" in archive.read("bookings.json").decode()
-    )
+    assert json.loads(archive.read("account.json"))["name"] == "Жанар Сейіт"
+    [booked] = json.loads(archive.read("bookings.json"))  # the one booking made above
+    assert (booked["business_id"], booked["business"]) == (business.id, f"Test {business.slug}")
+    assert (booked["service_name"]["ru"], booked["status"], booked["source"]) == (
+        "Стрижка", "confirmed", "mini_app",
+    )  # fmt: skip
 
     # withdraw consent (8.4): effective at once, the next booking asks again
     await page.click("text=Отозвать согласие")
     await page.wait_for_selector("a[href^='/app/consent']")
     await page.goto(f"{live_server}/app/b/{business.slug}")
     await page.click("a.service >> nth=0")
+    await pick_day(page)  # a day ahead: late in the evening today has no free time left
     await page.click("#times .slot >> nth=3")
     await page.wait_for_url("**/app/consent**")
 
