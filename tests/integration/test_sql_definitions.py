@@ -12,18 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import definitions, migrate
+from app.db.bootstrap import DatabaseUrls
 from app.db.definitions import Definition
+from app.db.session import Database
 from app.db.urls import to_libpq
+from app.domain.audit import Actor
+from app.domain.bookings import cancel_booking_in
+from app.domain.outbox import Outgoing
+from app.models import Booking, Business
+from app.models.bookings import LIVE_STATUSES
 from tests.conftest import ServerHandle
+from tests.factories import create_business
 from tests.integration.test_migrations import empty_database, schema_snapshot
+from tests.privacy.conftest import book, make_person
 
 pytestmark = pytest.mark.both_servers
 
@@ -98,6 +111,35 @@ async def unmatched(owner: str) -> dict[str, set[str]]:
         await conn.close()
 
 
+# a call of one of our own functions inside a body (they all start so)
+OWN_CALL = re.compile(r"\b((?:pz|app|audit|erase|notifications)_\w+)\s*\(")
+
+
+async def calls_to_missing_functions(owner: str) -> set[str]:
+    """``caller → callee`` for each of our functions a body calls that does not exist:
+    PostgreSQL checks none of them when a function is created."""
+    conn = await connect(owner)
+    try:
+        rows = await conn.fetch(
+            "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        )
+        # `INSERT INTO audit_log (…)` looks like a call too
+        tables = {
+            r["relname"]
+            for r in await conn.fetch(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+            )
+        }
+    finally:
+        await conn.close()
+    names = {r["proname"] for r in rows}
+    called = {
+        (r["proname"], m) for r in rows for m in OWN_CALL.findall(r["prosrc"]) if m not in tables
+    }
+    assert len(called) >= 10  # the pattern finds calls (it is not blind)
+    return {f"{caller} → {callee}" for caller, callee in called if callee not in names}
+
+
 async def upgraded_one_revision_at_a_time(server: ServerHandle) -> str:
     """A database taken from nothing to the head by `alembic upgrade` one revision at a time,
     then the definitions step, as an old installation that followed every release would be."""
@@ -131,6 +173,7 @@ async def test_the_files_reproduce_a_fresh_database(any_server: ServerHandle) ->
     urls = await any_server.create_database()
     assert await unmatched(urls.owner) == {kind: set() for kind in definitions.KINDS}
     assert await differences(urls.owner) == {}
+    assert await calls_to_missing_functions(urls.owner) == set()
 
 
 async def test_the_files_reproduce_a_database_upgraded_one_revision_at_a_time(
@@ -236,3 +279,102 @@ async def test_after_a_downgrade_the_next_upgrade_applies_every_file(
         assert sorted(applied) == everything, target
         assert await asyncio.to_thread(migrate.upgrade, urls.owner) == []
     assert await differences(urls.owner) == {}
+
+
+async def test_a_downgrade_to_0012_leaves_the_functions_0012_had(any_server: ServerHandle) -> None:
+    """Migration 0013 came with pz_live_statuses and pz_notification_key; going back to 0012
+    puts back the functions that call them as 0012 had them, so nothing calls a function that
+    is gone, and the database is the one 0012 built."""
+    urls = await any_server.create_database()
+    await asyncio.to_thread(migrate.downgrade, urls.owner, "0012")
+    assert await calls_to_missing_functions(urls.owner) == set()
+    at_0012 = await empty_database(any_server)
+    await asyncio.to_thread(command.upgrade, migrate.alembic_config(at_0012), "0012")
+    assert await schema_snapshot(urls.owner) == await schema_snapshot(at_0012)
+
+
+# ---------------------------------------------------------------- each rule once, in SQL
+
+
+async def test_the_live_statuses_are_defined_once(database: DatabaseUrls) -> None:
+    conn = await connect(database.owner)
+    try:
+        assert await conn.fetchval("SELECT pz_live_statuses()") == list(LIVE_STATUSES)
+        # the one predicate that cannot call it spells out the same list
+        exclusion = await conn.fetchval(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'bookings'::regclass AND conname = 'no_double_booking'"
+        )
+        where = exclusion.split(" WHERE ", 1)[1]
+        assert re.findall(r"'(\w+)'", where) == list(LIVE_STATUSES)
+        # and no function body lists them itself
+        listing = await conn.fetch(
+            "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace "
+            "AND prosrc ~ $1 AND proname <> 'pz_live_statuses'",
+            "'confirmed'",
+        )
+        assert listing == []
+    finally:
+        await conn.close()
+
+
+async def test_python_builds_the_notification_key_pz_notification_key_builds(
+    database: DatabaseUrls,
+) -> None:
+    moment = datetime(2026, 12, 1, 10, 15, 30, 987654, tzinfo=UTC)
+    messages = [
+        Outgoing(event="booking.created", scheduled_at=moment, account_id=41, booking_id=7),
+        Outgoing(event="staff.booking.cancelled", scheduled_at=moment, account_id=5, booking_id=9),
+        Outgoing(event="booking.reminder", scheduled_at=moment - timedelta(days=1), account_id=3,
+                 booking_id=12, channel="sms"),
+        Outgoing(event="otp.code", scheduled_at=moment, address="+77010000000", channel="sms"),
+    ]  # fmt: skip
+    conn = await connect(database.owner)
+    try:
+        for m in messages:
+            in_sql = await conn.fetchval(
+                "SELECT pz_notification_key($1, $2, $3, $4, $5, $6)",
+                m.event, m.booking_id, m.channel, m.account_id, m.address, m.scheduled_at,
+            )  # fmt: skip
+            assert in_sql == m.idempotency_key
+    finally:
+        await conn.close()
+
+
+async def test_erasure_writes_the_key_the_booking_path_writes_for_the_same_event(
+    db: Database, owner_session: AsyncSession
+) -> None:
+    """A client who cancels and a client who erases their account tell the business the same
+    thing, `staff.booking.cancelled`: one event, one key, whichever path wrote it (a retry that
+    crosses the two queues it once)."""
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    person = await make_person(owner_session)
+    booking_id = await book(db, business, person.id, days_ahead=3)
+    now = datetime.now(UTC).replace(microsecond=654321)
+    told = text(
+        "SELECT account_id, idempotency_key FROM notifications "
+        "WHERE booking_id = :b AND event = 'staff.booking.cancelled' ORDER BY account_id"
+    )
+    async with db.transaction(business_id=business.id, account_id=person.id) as session:
+        biz = await session.get(Business, business.id)
+        booking = await session.get(Booking, booking_id)
+        assert biz is not None and booking is not None
+        # the booking path: the client cancels at `now` (in a savepoint rolled back after, so
+        # the erasure finds the visit still live)
+        savepoint = await session.begin_nested()
+        await cancel_booking_in(
+            session, biz, booking, by="client",
+            actor=Actor(kind="client", account_id=person.id), now=now,
+        )  # fmt: skip
+        by_cancelling = (await session.execute(told, {"b": booking_id})).all()
+        await savepoint.rollback()
+        assert (await session.execute(told, {"b": booking_id})).all() == []
+        # the erasure, at the same moment
+        await session.execute(
+            text("SELECT erase_account_data(:a, :now)"), {"a": person.id, "now": now}
+        )
+        by_erasing = (await session.execute(told, {"b": booking_id})).all()
+
+    assert [a for a, _ in by_erasing] == [business.owner_account_id]
+    assert by_erasing == by_cancelling

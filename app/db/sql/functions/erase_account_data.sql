@@ -52,7 +52,7 @@ BEGIN
   FOR v_row IN
     WITH target AS (
       SELECT b.id, b.status AS old_status FROM bookings b
-       WHERE b.account_id = p_account_id AND b.status IN ('pending', 'confirmed')
+       WHERE b.account_id = p_account_id AND b.status = ANY (pz_live_statuses())
          AND b.starts_at > p_now
        FOR UPDATE
     )
@@ -81,8 +81,8 @@ BEGIN
                                payload, idempotency_key, scheduled_at)
     SELECT v_row.business_id, v_row.id, r.account_id, 'staff.booking.cancelled', 'auto',
            r.locale, jsonb_build_object('code', v_row.public_code, 'by', 'client'),
-           format('staff.booking.cancelled:%s:auto:a%s:%s', v_row.id, r.account_id,
-                  extract(epoch FROM p_now)::bigint),
+           pz_notification_key('staff.booking.cancelled', v_row.id, 'auto', r.account_id, NULL,
+                               p_now),
            p_now
       FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r
      WHERE r.account_id <> p_account_id

@@ -12,7 +12,7 @@ BEGIN
              SELECT b.staff_id, lower(b.blocked_period) AS s, upper(b.blocked_period) AS e
                FROM bookings b
               WHERE b.business_id = p_business_id AND b.staff_id = ANY(p_staff)
-                AND b.status IN ('pending', 'confirmed')
+                AND b.status = ANY (pz_live_statuses())
                 -- blocked_span keeps a booking within a day of its start: a narrow range of
                 -- ix_bookings_staff_starts, however long the business's history
                 AND b.starts_at > w1 - interval '1 day'

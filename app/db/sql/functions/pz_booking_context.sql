@@ -1,10 +1,13 @@
--- What creating a booking through the API needs to know first, in one statement:
--- {account, consent_ok, replay_id, day, availability}. account is NULL when the Telegram user
--- has no live account yet (the caller takes the ordinary path, which creates it); replay_id is
+-- What creating a booking needs to know first, in one statement (app.domain.bookings._book):
+-- {account, consent_ok, replay_id, day, availability}. The client is named by their Telegram id
+-- (the API) or their account id (a Mini App session); with neither it is a walk-in the business
+-- books (no account). account is NULL when the Telegram user has no live account yet (the
+-- caller creates it and asks again) or the account is gone; replay_id is
 -- the booking an earlier request with this Idempotency-Key made; day is the local date of
 -- p_start (NULL: no such live business); availability is pz_availability's answer for that
 -- day, given the version and masters of the caller's copy (-1 and NULL: it has none).
-CREATE OR REPLACE FUNCTION pz_booking_context(p_slug text, p_telegram_id bigint, p_service_id bigint,
+CREATE OR REPLACE FUNCTION pz_booking_context(p_slug text, p_telegram_id bigint,
+                                   p_account_id bigint, p_service_id bigint,
                                    p_staff_id bigint, p_start timestamptz,
                                    p_idempotency_key text, p_today date, p_required text[],
                                    p_known_version bigint, p_known_staff bigint[])
@@ -15,16 +18,19 @@ DECLARE
   v_replay bigint;
   v_day date;
 BEGIN
-  SELECT a.id, json_build_object('id', a.id, 'name', a.name, 'phone', a.phone,
-                                 'locale', a.locale, 'locale_chosen', a.locale_chosen,
-                                 'allows_write_to_pm', a.allows_write_to_pm)
-    INTO v_account_id, v_account
-    FROM accounts a WHERE a.telegram_id = p_telegram_id AND a.deleted_at IS NULL;
-  IF v_account_id IS NULL THEN
-    RETURN json_build_object('account', NULL);
+  IF p_telegram_id IS NOT NULL OR p_account_id IS NOT NULL THEN
+    SELECT a.id, json_build_object('id', a.id, 'name', a.name, 'phone', a.phone,
+                                   'locale', a.locale, 'locale_chosen', a.locale_chosen,
+                                   'allows_write_to_pm', a.allows_write_to_pm)
+      INTO v_account_id, v_account
+      FROM accounts a
+     WHERE (a.telegram_id = p_telegram_id OR a.id = p_account_id) AND a.deleted_at IS NULL;
+    IF v_account_id IS NULL THEN
+      RETURN json_build_object('account', NULL);
+    END IF;
+    PERFORM set_config('app.account_id', v_account_id::text, true);
   END IF;
-  PERFORM set_config('app.account_id', v_account_id::text, true);
-  IF p_idempotency_key IS NOT NULL THEN
+  IF v_account_id IS NOT NULL AND p_idempotency_key IS NOT NULL THEN
     SELECT b.id INTO v_replay FROM bookings b
      WHERE b.account_id = v_account_id AND b.idempotency_key = p_idempotency_key;
   END IF;
@@ -32,7 +38,7 @@ BEGIN
     FROM businesses b WHERE b.slug = p_slug AND b.archived_at IS NULL;
   RETURN json_build_object(
     'account', v_account,
-    'consent_ok', pz_consent_ok(v_account_id, p_today, p_required),
+    'consent_ok', v_account_id IS NOT NULL AND pz_consent_ok(v_account_id, p_today, p_required),
     'replay_id', v_replay,
     'day', v_day,
     'availability', CASE WHEN v_day IS NOT NULL AND v_replay IS NULL THEN
@@ -40,5 +46,5 @@ BEGIN
                       p_known_staff) END);
 END $$;
 
-REVOKE ALL ON FUNCTION pz_booking_context(text, bigint, bigint, bigint, timestamptz, text, date, text[], bigint, bigint[]) FROM PUBLIC, pozapisi_app, pozapisi_worker;
-GRANT EXECUTE ON FUNCTION pz_booking_context(text, bigint, bigint, bigint, timestamptz, text, date, text[], bigint, bigint[]) TO pozapisi_app;
+REVOKE ALL ON FUNCTION pz_booking_context(text, bigint, bigint, bigint, bigint, timestamptz, text, date, text[], bigint, bigint[]) FROM PUBLIC, pozapisi_app, pozapisi_worker;
+GRANT EXECUTE ON FUNCTION pz_booking_context(text, bigint, bigint, bigint, bigint, timestamptz, text, date, text[], bigint, bigint[]) TO pozapisi_app;

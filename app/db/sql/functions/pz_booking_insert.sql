@@ -5,6 +5,8 @@
 -- violation (23P01) reaches the caller as "slot taken". A client over the business's cap of
 -- upcoming bookings raises PZ001. The audit entry comes last, so the chain's lock is held only
 -- from there to COMMIT.
+-- Every notification's idempotency key is pz_notification_key's: the messages in p need no key
+-- of their own (a "key" or "now_key" there is not read).
 CREATE OR REPLACE FUNCTION pz_booking_insert(p jsonb) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
   v_business_id bigint := (p->>'business_id')::bigint;
@@ -23,7 +25,8 @@ BEGIN
       UPDATE accounts
          SET allows_write_to_pm = allows_write_to_pm
                OR coalesce((p#>>'{account_update,allows_write_to_pm}')::boolean, false),
-             locale = coalesce(p#>>'{account_update,locale}', locale)
+             locale = coalesce(p#>>'{account_update,locale}', locale),
+             name = coalesce(name, p#>>'{account_update,name}')  -- kept when they had one
        WHERE id = v_account_id;
     END IF;
     INSERT INTO clients (business_id, account_id, name, phone)
@@ -34,7 +37,7 @@ BEGIN
     RETURNING id INTO v_client_id;
     SELECT count(*) INTO v_active FROM bookings b
      WHERE b.business_id = v_business_id AND b.client_id = v_client_id
-       AND b.status IN ('pending', 'confirmed') AND upper(b.period) > v_now;
+       AND b.status = ANY (pz_live_statuses()) AND upper(b.period) > v_now;
     IF v_active >= (p->>'max_active')::int THEN
       RAISE EXCEPTION 'the client has the most upcoming bookings allowed' USING ERRCODE = 'PZ001';
     END IF;
@@ -64,12 +67,16 @@ BEGIN
   INSERT INTO notifications (business_id, booking_id, account_id, event, channel, locale,
                              payload, idempotency_key, scheduled_at)
   SELECT v_business_id, v_id, (m->>'account_id')::bigint, m->>'event', 'auto', m->>'locale',
-         p->'payload', replace(m->>'key', '{booking}', v_id::text), (m->>'at')::timestamptz
+         p->'payload',
+         pz_notification_key(m->>'event', v_id, 'auto', (m->>'account_id')::bigint, NULL,
+                             (m->>'at')::timestamptz),
+         (m->>'at')::timestamptz
     FROM jsonb_array_elements(p->'messages') m
   UNION ALL
   SELECT v_business_id, v_id, r.account_id, 'staff.' || (p->>'event'), 'auto', r.locale,
          p->'payload',
-         format('staff.%s:%s:auto:a%s:%s', p->>'event', v_id, r.account_id, p->>'now_key'), v_now
+         pz_notification_key('staff.' || (p->>'event'), v_id, 'auto', r.account_id, NULL, v_now),
+         v_now
     FROM pz_booking_recipients(v_business_id, (v_candidate->>'staff_id')::bigint) r
    WHERE r.account_id IS DISTINCT FROM v_account_id
   ON CONFLICT (idempotency_key) DO NOTHING;
