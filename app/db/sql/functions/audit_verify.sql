@@ -27,4 +27,5 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
   ORDER BY 1, 2
 $$;
 
+-- Only the owner runs it (`pozapisi audit verify`): no role is granted it.
 REVOKE ALL ON FUNCTION audit_verify() FROM PUBLIC, pozapisi_app, pozapisi_worker;

@@ -9,6 +9,7 @@
 -- behind it) still spell the list out: an index predicate is evaluated when a row is written
 -- and never again, so it must not depend on a function that can be replaced; the same test
 -- compares that predicate with this list.
+-- Executable by every role (PostgreSQL's default): a constant.
 CREATE OR REPLACE FUNCTION pz_live_statuses() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT ARRAY['pending', 'confirmed']

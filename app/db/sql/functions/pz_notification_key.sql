@@ -8,6 +8,8 @@
 --
 -- IMMUTABLE: to_char is only STABLE because some patterns depend on the locale; this one
 -- (digits and fixed separators) does not.
+-- Executable by every role (PostgreSQL's default): a pure function of its arguments, for the
+-- app's and the workers' own INSERTs too.
 CREATE OR REPLACE FUNCTION pz_notification_key(p_event text, p_booking_id bigint,
                                                p_channel text, p_account_id bigint,
                                                p_address text, p_scheduled_at timestamptz)
