@@ -22,8 +22,9 @@ from litestar.template.config import TemplateConfig
 from app import i18n, landing
 from app.db.session import Database
 from app.domain.bookings import STATUS_LABELS
-from app.routes import account, api, auth, health, miniapp, pages, telegram_webhook
+from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
 from app.routes.errors import EXCEPTION_HANDLERS
+from app.security import web
 from app.security.headers import context_middleware
 from app.settings import Settings, get_settings
 
@@ -86,7 +87,9 @@ def create_app(
             *pages.ROUTES,
             *landing.routes(settings),  # development: the built landing at /
             *miniapp.ROUTES,
-            *account.ROUTES,
+            *signin.ROUTES,
+            *consent.ROUTES,
+            *me.ROUTES,
             telegram_webhook.telegram_webhook,
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"
@@ -95,6 +98,7 @@ def create_app(
         dependencies={
             "db": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            **web.DEPENDENCIES,
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[context_middleware],

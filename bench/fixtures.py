@@ -266,7 +266,7 @@ async def create_salon(owner_url: str, now: datetime | None = None) -> Salon:
             shift = timedelta(minutes=(rank % 2) * 15)
             for at in starts[:SALON_BOOKINGS_PER_MASTER]:
                 start = datetime.combine(day, at, tzinfo=zone) + shift
-                await bookings.create_booking(
+                await bookings.create_booking_in(
                     session, business,
                     bookings.BookingRequest(service_id=service_id, staff_id=staff_id, start=start,
                                             source="dashboard", client_name=f"Клиент {rank}"),

@@ -28,7 +28,7 @@ from app.domain.consent import REQUIRED_PURPOSES
 from app.domain.schedules import AvailabilityReader, build_query
 from bench import fixtures
 
-_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)::text"
+_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, NULL, $3, $4, $5, NULL, $6, $7, $8, $9)::text"
 _INSERT = "SELECT pz_booking_insert($1::jsonb)::text"
 
 

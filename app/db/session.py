@@ -89,6 +89,15 @@ class Database:
         async with pool.acquire() as connection:
             return await connection.fetchval(sql, *args)
 
+    async def ping(self, timeout_s: float = 3) -> bool:
+        """Whether the database answers a trivial statement in time."""
+        try:
+            async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
     @asynccontextmanager
     async def transaction(
         self, *, business_id: int | None = None, account_id: int | None = None

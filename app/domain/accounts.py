@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.i18n import LOCALES
+from app.db.session import Database, set_context
+from app.i18n import LOCALES, set_locale
 from app.integrations.telegram_webapp import InitData
 from app.models import Account
 
@@ -79,3 +81,92 @@ async def set_bot_reachable(session: AsyncSession, telegram_id: int, reachable: 
         _SET_BOT_REACHABLE, {"telegram_id": telegram_id, "reachable": reachable}
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCard:
+    """What pages show and check of the signed-in person (a snapshot, never a live row)."""
+
+    id: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    telegram_id: int | None
+    locale: str
+    locale_chosen: bool
+    allows_write_to_pm: bool
+    has_avatar: bool
+
+    @property
+    def avatar(self) -> bool:
+        return self.has_avatar
+
+
+def card_of(account: Account) -> AccountCard:
+    return AccountCard(
+        id=account.id, name=account.name, phone=account.phone, email=account.email,
+        telegram_id=account.telegram_id, locale=account.locale,
+        locale_chosen=account.locale_chosen, allows_write_to_pm=account.allows_write_to_pm,
+        has_avatar=account.avatar is not None,
+    )  # fmt: skip
+
+
+async def live_account(session: AsyncSession, account_id: int) -> Account | None:
+    """The account, unless it was deleted."""
+    return (
+        await session.execute(
+            select(Account).where(Account.id == account_id, Account.deleted_at.is_(None))
+        )
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class ByTelegram:
+    """A client who signed the request with Telegram's ``initData`` (already validated); their
+    account is found, or created on first sight, by the Telegram id."""
+
+    init: InitData
+
+
+@dataclass(frozen=True, slots=True)
+class ByAccount:
+    """A signed-in client whose account is known (a Mini App session)."""
+
+    account_id: int
+
+
+Client = ByTelegram | ByAccount
+
+
+async def act_as_client(session: AsyncSession, by: Client) -> int:
+    """The client's account id, with the transaction acting for them from here on. A Telegram
+    user seen for the first time gets an account; their language applies (their saved choice,
+    else Telegram's) over the browser's."""
+    if isinstance(by, ByAccount):
+        await set_context(session, account_id=by.account_id)
+        return by.account_id
+    account, _created = await account_from_telegram(session, by.init)
+    await set_context(session, account_id=account.id)
+    if account.locale_chosen or by.init.user.language_code:
+        set_locale(account.locale)
+    return account.id
+
+
+async def telegram_locale(db: Database, init: InitData) -> str | None:
+    """The language a Telegram user reads public pages in: their saved choice, else Telegram's."""
+    async with db.transaction() as session:
+        chosen = await session.scalar(
+            select(Account.locale).where(
+                Account.telegram_id == init.user.id,
+                Account.deleted_at.is_(None),
+                Account.locale_chosen.is_(True),
+            )
+        )
+    code = (chosen or init.user.language_code or "").split("-")[0].lower()
+    return code if code in LOCALES else None
+
+
+async def remember_bot_reachable(db: Database, telegram_id: int, reachable: bool) -> bool:
+    """``set_bot_reachable`` in a transaction of its own (the webhook's entry point)."""
+    async with db.transaction() as session:
+        return await set_bot_reachable(session, telegram_id, reachable)

@@ -9,8 +9,8 @@ reported 23P01 (exclusion violation) or 40P01 (deadlock detected).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -19,13 +19,40 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import Database
 from app.domain import audit, outbox
+from app.domain.access import booking_for
+from app.domain.accounts import (
+    ByAccount,
+    ByTelegram,
+    Client,
+    account_from_telegram,
+    act_as_client,
+    telegram_changes,
+)
 from app.domain.audit import Actor
 from app.domain.availability import SlotQuery, blocked_period, is_slot_available
-from app.domain.errors import DomainError, NotFound, SlotTaken, ValidationFailed
-from app.domain.schedules import Offer, load_query, service_offers
-from app.i18n import N_, gettext
-from app.models import Account, Booking, Business
+from app.domain.consent import REQUIRED_PURPOSES
+from app.domain.errors import (
+    ConsentRequired,
+    DomainError,
+    NotFound,
+    SlotTaken,
+    Unauthorized,
+    ValidationFailed,
+)
+from app.domain.members import Member
+from app.domain.messages import thread
+from app.domain.schedules import (
+    Availability,
+    AvailabilityReader,
+    Key,
+    Offer,
+    availability_reader,
+    build_query,
+)
+from app.i18n import N_, gettext, set_locale
+from app.models import Account, Booking, Business, Message, Staff
 from app.models.bookings import LIVE_STATUSES
 
 SLOT_TAKEN_SQLSTATES = ("23P01", "40P01")
@@ -367,10 +394,256 @@ def refusal_of(exc: BaseException) -> DomainError | None:
     return None
 
 
-_INSERT = text("SELECT CAST(pz_booking_insert(CAST(:p AS jsonb)) AS text)")
+# --- creating a booking: one implementation for every caller ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookingMade:
+    """A booking as the one who made it sees it: times in its business's zone."""
+
+    id: int
+    status: str
+    start: datetime
+    end: datetime
+    staff_id: int
+    service_id: int
+    created: bool  # False: an Idempotency-Key replayed an earlier request
+
+
+class _ContextAccount(msgspec.Struct, frozen=True):
+    id: int
+    name: str | None
+    phone: str | None
+    locale: str
+    locale_chosen: bool
+    allows_write_to_pm: bool
+
+
+class _BookingContext(msgspec.Struct, frozen=True):
+    account: _ContextAccount | None
+    consent_ok: bool = False
+    replay_id: int | None = None
+    day: date | None = None
+    availability: Availability | None = None
+
+
+_decode_booking_context = msgspec.json.Decoder(_BookingContext).decode
+_BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)::text"
+_BOOKING_INSERT = "SELECT pz_booking_insert($1::jsonb)::text"
+_REPLAY = text(
+    "SELECT b.id, b.status, lower(b.period) AS start, upper(b.period) AS end, b.staff_id, "
+    "b.service_id, z.timezone FROM bookings b JOIN businesses z ON z.id = b.business_id "
+    "WHERE b.account_id = :account AND (b.id = :id OR b.idempotency_key = :key)"
+)
+
+
+class _Statements(Protocol):
+    """Where the booking's statements run: the hot-path pool (each statement its own
+    transaction) or the connection of a transaction already open."""
+
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
+    async def earlier(self, account_id: int, booking_id: int | None, key: str | None) -> Any: ...
+    async def account_of(self, init: Any) -> None: ...
+
+
+def _held_day_key(
+    reader: AvailabilityReader, slug: str, service_id: int, staff_id: int | None, start: datetime
+) -> Key | None:
+    """The reader's key for the local day of ``start``, when the reader knows the business's
+    time zone as of the version it holds for that day (so the day is right if it still holds)."""
+    hint = reader.zone_hint(slug)
+    if hint is None:
+        return None
+    version, zone = hint
+    day = start.astimezone(ZoneInfo(zone)).date()
+    key = (slug, service_id, staff_id, day, day)
+    return key if reader.held(key)[0] == version else None
+
+
+async def _earlier(
+    session: AsyncSession, account_id: int, booking_id: int | None, key: str | None
+) -> Any:
+    """The booking an earlier request of this account made (by its id or its key), or None."""
+    return (
+        await session.execute(_REPLAY, {"account": account_id, "id": booking_id, "key": key})
+    ).first()
+
+
+async def _replay(
+    run: _Statements, account_id: int, *, booking_id: int | None = None, key: str | None = None
+) -> BookingMade | None:
+    row = await run.earlier(account_id, booking_id, key)
+    if row is None:
+        return None
+    zone = ZoneInfo(row.timezone)
+    return BookingMade(
+        id=row.id, status=row.status, start=row.start.astimezone(zone),
+        end=row.end.astimezone(zone), staff_id=row.staff_id, service_id=row.service_id,
+        created=False,
+    )  # fmt: skip
+
+
+async def _book(
+    run: _Statements,
+    reader: AvailabilityReader,
+    slug: str,
+    wanted: BookingRequest,
+    *,
+    client: Client | None,
+    actor: Actor,
+    now: datetime,
+    event: str,
+    consent_needed: bool,
+) -> BookingMade:
+    """The booking, in two statements: ``pz_booking_context`` (who, consent, replay, the day's
+    schedule: only its fresh part when ``reader`` holds the rest), the slot engine's check
+    here, then ``pz_booking_insert`` (client card, cap, booking, next free master, outbox,
+    audit entry)."""
+    check_request(wanted)
+    key = _held_day_key(reader, slug, wanted.service_id, wanted.staff_id, wanted.start)
+    version, staff = reader.held(key) if key else (-1, None)
+    telegram = client.init if isinstance(client, ByTelegram) else None
+    args = (
+        slug, telegram.user.id if telegram else None,
+        client.account_id if isinstance(client, ByAccount) else None,
+        wanted.service_id, wanted.staff_id, wanted.start, wanted.idempotency_key, now.date(),
+        sorted(REQUIRED_PURPOSES), version, staff,
+    )  # fmt: skip
+    known = _decode_booking_context(await run.fetchval(_BOOKING_CONTEXT, *args))
+    if known.account is None and telegram is not None:
+        await run.account_of(telegram)  # first sight of this Telegram user: create the account
+        known = _decode_booking_context(await run.fetchval(_BOOKING_CONTEXT, *args))
+    if known.account is None and client is not None:
+        raise Unauthorized()
+    account = known.account
+    update: dict[str, Any] = {}
+    locale = account.locale if account else ""
+    if telegram is not None and account is not None:
+        update = telegram_changes(
+            telegram, allows_write_to_pm=account.allows_write_to_pm, locale=account.locale,
+            locale_chosen=account.locale_chosen,
+        )  # fmt: skip
+        locale = update.get("locale", account.locale)
+        if account.locale_chosen or telegram.user.language_code:
+            set_locale(locale)  # the saved choice, else Telegram's language, beats headers
+    if account is not None and wanted.client_name and not account.name:
+        update["name"] = wanted.client_name  # the name the client gave, kept when they had none
+    if account is not None and known.replay_id is not None:
+        replayed = await _replay(run, account.id, booking_id=known.replay_id)
+        if replayed is None:
+            raise NotFound()
+        return replayed
+    if known.availability is None or known.day is None:
+        raise NotFound()
+    if account is not None and consent_needed and not known.consent_ok:
+        raise ConsentRequired()
+    day_key = (slug, wanted.service_id, wanted.staff_id, known.day, known.day)
+    if known.availability.context is None and key != day_key:
+        # the copy held still holds, but the database dates the start on another day than
+        # this worker's zone data does: read the day the database means
+        found = await reader.read(run, *day_key)
+        if found is None:
+            raise NotFound()
+        context = found
+    else:
+        context = reader.absorb(day_key, known.availability)
+    if context.service is None or context.schedule is None:
+        raise NotFound()
+    offers = context.offer_map()
+    candidates = candidates_for(offers, wanted.staff_id)
+    query = build_query(
+        context.business, context.service, offers, context.schedule, candidates, known.day,
+        known.day, now,
+    )  # fmt: skip
+    plan = plan_booking(
+        context.business, context.service, offers, query, candidates, wanted,
+        person=Person(account.id, locale, account.name, account.phone) if account else None,
+        actor=replace(actor, account_id=account.id) if account and actor.kind == "client" else actor,
+        now=now, event=event,
+        account_update=update or None,
+    )  # fmt: skip
+    try:
+        row = await run.fetchval(_BOOKING_INSERT, msgspec.json.encode(plan.payload).decode())
+    except Exception as exc:
+        if account is not None and wanted.idempotency_key and sqlstate_of(exc) is not None:
+            # a concurrent retry with the same key may have won: answer with its booking
+            replayed = await _replay(run, account.id, key=wanted.idempotency_key)
+            if replayed is not None:
+                return replayed
+        refusal = refusal_of(exc)
+        if refusal is not None:
+            raise refusal from exc
+        raise
+    made = msgspec.json.decode(row)
+    held = plan.candidates[made["staff_id"]]
+    zone = ZoneInfo(context.business.timezone)
+    return BookingMade(
+        id=made["id"], status=plan.status, start=held.start.astimezone(zone),
+        end=held.end.astimezone(zone), staff_id=held.staff_id, service_id=wanted.service_id,
+        created=True,
+    )  # fmt: skip
+
+
+class _Pool:
+    """Statements on the hot-path pool; a new Telegram user's account in its own transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.db.fetchval(sql, *args)
+
+    async def earlier(self, account_id: int, booking_id: int | None, key: str | None) -> Any:
+        async with self.db.transaction(account_id=account_id) as session:
+            return await _earlier(session, account_id, booking_id, key)
+
+    async def account_of(self, init: Any) -> None:
+        async with self.db.transaction() as session:
+            await account_from_telegram(session, init)
+
+
+class _InTransaction:
+    """Statements on the connection of an open transaction (a move, the demo)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _driver(self) -> Any:
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        return raw.driver_connection
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await (await self._driver()).fetchval(sql, *args)
+
+    async def earlier(self, account_id: int, booking_id: int | None, key: str | None) -> Any:
+        return await _earlier(self.session, account_id, booking_id, key)
+
+    async def account_of(self, init: Any) -> None:
+        await account_from_telegram(self.session, init)
 
 
 async def create_booking(
+    db: Database,
+    slug: str,
+    wanted: BookingRequest,
+    *,
+    client: Client,
+    actor: Actor,
+    now: datetime | None = None,
+) -> BookingMade:
+    """Book a time: the one way the API, the Mini App and the dashboard create a booking.
+
+    Two statements on the hot-path pool, each its own transaction; the database's exclusion
+    constraint decides a race (``SlotTaken``). A retried ``Idempotency-Key`` answers with the
+    booking the first request made (``created`` False)."""
+    return await _book(
+        _Pool(db), availability_reader(db), slug, wanted, client=client, actor=actor,
+        now=now or datetime.now(UTC), event="booking.created", consent_needed=True,
+    )  # fmt: skip
+
+
+async def create_booking_in(
     session: AsyncSession,
     business: Business,
     request: BookingRequest,
@@ -380,59 +653,18 @@ async def create_booking(
     now: datetime | None = None,
     event: str = "booking.created",
 ) -> tuple[Booking, bool]:
-    """Hold the slot and record the booking; returns (booking, created).
-
-    ``created`` is False when an ``Idempotency-Key`` replays an earlier request.
-    """
-    now = now or datetime.now(UTC)
-    check_request(request)
-    key = request.idempotency_key if account is not None else None
-    if account is not None and key:
-        existing = await existing_by_key(session, account.id, key)
-        if existing is not None:
-            return existing, False
-
-    offers = await service_offers(session, business.id, request.service_id)
-    candidates = candidates_for(offers.offers, request.staff_id)
-    local_date = request.start.astimezone(ZoneInfo(business.timezone)).date()
-    query = await load_query(session, business, offers, candidates, local_date, local_date, now)
-    person = Person(account.id, account.locale, account.name, account.phone) if account else None
-    plan = plan_booking(
-        business, offers.service, offers.offers, query, candidates, request,
-        person=person, actor=actor, now=now, event=event,
+    """The same booking inside a transaction already open (a move holds the new time before it
+    releases the old one; the demo and fixtures load data): same statements, same rules, but
+    consent is the caller's to check. ``account`` None: a walk-in the business books. Returns
+    (booking, created)."""
+    made = await _book(
+        _InTransaction(session), AvailabilityReader(), business.slug, request,
+        client=ByAccount(account.id) if account is not None else None, actor=actor, now=now or datetime.now(UTC), event=event,
+        consent_needed=False,
     )  # fmt: skip
-    body = msgspec.json.encode(plan.payload).decode()
-    try:
-        if key:  # a concurrent retry with the same key may win: recover and answer with it
-            async with session.begin_nested():
-                row = await session.scalar(_INSERT, {"p": body})
-        else:
-            row = await session.scalar(_INSERT, {"p": body})
-    except DBAPIError as exc:
-        if account is not None and key:
-            replay = await existing_by_key(session, account.id, key)
-            if replay is not None:
-                return replay, False
-        refusal = refusal_of(exc)
-        if refusal is not None:
-            raise refusal from exc
-        raise
-    booking = await session.get(Booking, msgspec.json.decode(row)["id"])
+    booking = await session.get(Booking, made.id, populate_existing=True)
     assert booking is not None
-    return booking, True
-
-
-async def get_booking(
-    session: AsyncSession, booking_id: int, *, account_id: int | None = None
-) -> Booking:
-    """A booking visible in this transaction (RLS decides); ``account_id`` narrows to one client."""
-    stmt = select(Booking).where(Booking.id == booking_id)
-    if account_id is not None:
-        stmt = stmt.where(Booking.account_id == account_id)
-    booking = (await session.execute(stmt)).scalar_one_or_none()
-    if booking is None:
-        raise NotFound()
-    return booking
+    return booking, made.created
 
 
 _ACCOUNT_BOOKINGS = text(
@@ -466,6 +698,14 @@ class AccountBooking:
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start.astimezone(ZoneInfo(self.timezone))
+
+    @property
+    def local_end(self) -> datetime:
+        return self.end.astimezone(ZoneInfo(self.timezone))
 
 
 async def bookings_of_account(
@@ -525,7 +765,7 @@ async def _client_locale(session: AsyncSession, booking: Booking, business: Busi
     return locale or business.default_locale
 
 
-async def cancel_booking(
+async def cancel_booking_in(
     session: AsyncSession,
     business: Business,
     booking: Booking,
@@ -557,7 +797,7 @@ async def cancel_booking(
     )  # fmt: skip
 
 
-async def confirm_booking(
+async def confirm_booking_in(
     session: AsyncSession,
     business: Business,
     booking: Booking,
@@ -577,7 +817,7 @@ async def confirm_booking(
     )  # fmt: skip
 
 
-async def mark_attendance(
+async def mark_attendance_in(
     session: AsyncSession,
     business: Business,
     booking: Booking,
@@ -599,7 +839,7 @@ async def mark_attendance(
     )  # fmt: skip
 
 
-async def reschedule_booking(
+async def reschedule_booking_in(
     session: AsyncSession,
     business: Business,
     booking: Booking,
@@ -643,7 +883,7 @@ async def reschedule_booking(
             comment=booking.comment,
             source=booking.source,
         )
-        new_booking, _created = await create_booking(
+        new_booking, _created = await create_booking_in(
             session, business, request, account=account, actor=actor, now=now,
             event="booking.rescheduled",
         )  # fmt: skip
@@ -662,3 +902,144 @@ async def reschedule_booking(
         after=_snapshot(new_booking),
     )
     return new_booking
+
+
+# --- entry points: each owns its transaction ---------------------------------------------------
+#
+# Routes (API, Mini App, dashboard) and workers change a booking only through these. ``by`` is
+# who asks: the client whose booking it is (``ByAccount``), or a member of its business
+# (``Member``, from the dashboard's guard). The transaction acts for that person and tenant.
+
+
+def client_may_change(booking: Booking, business: Business, now: datetime) -> bool:
+    """A client may cancel or move a live booking online until the business's deadline."""
+    return booking.status in LIVE_STATUSES and now <= cancel_deadline(booking, business)
+
+
+def _made(booking: Booking, business: Business, *, created: bool = True) -> BookingMade:
+    zone = ZoneInfo(business.timezone)
+    assert booking.period.lower is not None and booking.period.upper is not None
+    return BookingMade(
+        id=booking.id, status=booking.status, start=booking.period.lower.astimezone(zone),
+        end=booking.period.upper.astimezone(zone), staff_id=booking.staff_id,
+        service_id=booking.service_id, created=created,
+    )  # fmt: skip
+
+
+def _who(by: Client | Member) -> str:
+    return "business" if isinstance(by, Member) else "client"
+
+
+def _acting(actor: Actor, by: Client | Member, booking: Booking) -> Actor:
+    """The audit's actor: a client known only by their Telegram signature is the booking's."""
+    if actor.account_id is None and not isinstance(by, Member):
+        return replace(actor, account_id=booking.account_id)
+    return actor
+
+
+async def get_booking_for(db: Database, booking_id: int, *, by: Client | Member) -> BookingMade:
+    """One booking as its client or its business sees it."""
+    async with booking_for(db, booking_id, by) as (_session, booking, business):
+        return _made(booking, business)
+
+
+async def cancel_booking(
+    db: Database,
+    booking_id: int,
+    *,
+    by: Client | Member,
+    actor: Actor,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> BookingMade:
+    """Cancel: the client until the business's deadline, the business at any time."""
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        await cancel_booking_in(
+            session, business, booking, by=_who(by), actor=_acting(actor, by, booking),
+            reason=reason, now=now,
+        )  # fmt: skip
+        return _made(booking, business)
+
+
+async def reschedule_booking(
+    db: Database,
+    booking_id: int,
+    *,
+    by: Client | Member,
+    new_start: datetime,
+    new_staff_id: int | None,
+    actor: Actor,
+    now: datetime | None = None,
+) -> BookingMade:
+    """Move to a free time: the new one is held before the old one is released."""
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        account = await session.get(Account, booking.account_id) if booking.account_id else None
+        moved = await reschedule_booking_in(
+            session, business, booking, new_start=new_start, new_staff_id=new_staff_id,
+            by=_who(by), actor=_acting(actor, by, booking), account=account, now=now,
+        )  # fmt: skip
+        return _made(moved, business)
+
+
+async def confirm_booking(
+    db: Database, booking_id: int, *, by: Member, actor: Actor, now: datetime | None = None
+) -> BookingMade:
+    """The business confirms a booking that waits for it; the client is told."""
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        await confirm_booking_in(session, business, booking, actor=actor, now=now)
+        return _made(booking, business)
+
+
+async def mark_attendance(
+    db: Database,
+    booking_id: int,
+    *,
+    by: Member,
+    attended: bool,
+    actor: Actor,
+    now: datetime | None = None,
+) -> BookingMade:
+    """After the visit: completed (``attended``) or a no-show."""
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        await mark_attendance_in(
+            session, business, booking, attended=attended, actor=actor, now=now
+        )
+        return _made(booking, business)
+
+
+async def client_bookings(db: Database, by: Client) -> list[AccountBooking]:
+    """A person's bookings in every business, newest first."""
+    async with db.transaction() as session:
+        return await bookings_of_account(session, await act_as_client(session, by))
+
+
+@dataclass(frozen=True, slots=True)
+class ClientBooking:
+    """A client's own booking page: the booking, where and with whom, what they may still do."""
+
+    booking: Booking
+    business: Business
+    master_name: str
+    start: datetime  # in the business's zone
+    deadline: datetime  # to cancel or move online, in the business's zone
+    is_upcoming: bool
+    can_change: bool
+    messages: list[Message]
+
+
+async def client_booking(
+    db: Database, booking_id: int, *, by: ByAccount, now: datetime | None = None
+) -> ClientBooking:
+    now = now or datetime.now(UTC)
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        master = await session.get(Staff, booking.staff_id)
+        correspondence = await thread(session, booking)
+    assert master is not None and booking.period.lower is not None
+    zone = ZoneInfo(business.timezone)
+    return ClientBooking(
+        booking=booking, business=business, master_name=master.name,
+        start=booking.period.lower.astimezone(zone),
+        deadline=cancel_deadline(booking, business).astimezone(zone),
+        is_upcoming=booking.status in LIVE_STATUSES and booking.period.lower > now,
+        can_change=client_may_change(booking, business, now), messages=correspondence,
+    )  # fmt: skip

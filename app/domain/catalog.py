@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Service, Staff
+from app.db.session import Database
+from app.domain.errors import NotFound
+from app.domain.schedules import business_by_slug
+from app.models import Business, Service, Staff
 
 _STAFF_BY_SERVICE = text(
     "SELECT ss.service_id, array_agg(ss.staff_id ORDER BY st.sort_order, st.id) "
@@ -46,3 +49,38 @@ async def active_staff(session: AsyncSession, business_id: int) -> list[Staff]:
             )
         ).scalars()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Storefront:
+    """A business's public page: the business and the services someone performs."""
+
+    business: Business
+    services: list[CatalogEntry]
+
+
+async def storefront(db: Database, slug: str) -> Storefront:
+    async with db.transaction() as session:
+        business = await business_by_slug(session, slug)
+        return Storefront(business, await active_services(session, business.id))
+
+
+async def open_businesses(db: Database, limit: int = 50) -> list[Business]:
+    """Businesses that take bookings, oldest first (the home page's list)."""
+    async with db.transaction() as session:
+        rows = await session.execute(
+            select(Business)
+            .where(Business.archived_at.is_(None))
+            .order_by(Business.id)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+
+async def business_name(db: Database, slug: str) -> str | None:
+    """The name of a live business, for greetings; None when no such business takes bookings."""
+    try:
+        shop = await storefront(db, slug)
+    except NotFound:
+        return None
+    return shop.business.name

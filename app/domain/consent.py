@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.audit import inet_or_none, user_agent_or_none
+from app.db.session import Database
+from app.domain.accounts import Client, act_as_client
+from app.domain.audit import Actor, inet_or_none, user_agent_or_none
 from app.domain.errors import ConsentRequired, NotFound, ValidationFailed
 from app.i18n import N_, gettext
 from app.models import Consent, PolicyVersion
@@ -114,3 +116,43 @@ async def record_consent(
             {"c": consent.id, "ip": ip, "ua": user_agent_or_none(user_agent)},
         )
     return consent
+
+
+# --- entry points: each owns its transaction ---------------------------------------------------
+
+
+async def policy_in_force(db: Database) -> PolicyInfo:
+    async with db.transaction() as session:
+        return await current_policy(session)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentStatus:
+    policy: PolicyInfo
+    valid: bool  # the person's consent covers the policy in force
+
+
+async def consent_status(db: Database, account_id: int) -> ConsentStatus:
+    async with db.transaction(account_id=account_id) as session:
+        return ConsentStatus(
+            await current_policy(session), await has_valid_consent(session, account_id)
+        )
+
+
+async def grant_consent(
+    db: Database,
+    by: Client,
+    *,
+    policy_version: str,
+    purposes: list[str],
+    channel: str,
+    actor: Actor,
+) -> Consent:
+    """The person consents to the policy in force for ``purposes`` (policy 3.1); their
+    address and browser go to the technical table retention clears."""
+    async with db.transaction() as session:
+        account_id = await act_as_client(session, by)
+        return await record_consent(
+            session, account_id, policy_version=policy_version, purposes=purposes,
+            action="granted", channel=channel, ip=actor.ip, user_agent=actor.user_agent,
+        )  # fmt: skip

@@ -100,7 +100,7 @@ async def load_demo(session: AsyncSession, now: datetime | None = None) -> Busin
                 break
             slot = slots[(len(slots) * (len(planned) + 1)) // 7]
             try:
-                await bookings.create_booking(
+                await bookings.create_booking_in(
                     session,
                     business,
                     bookings.BookingRequest(service_id=service.id, staff_id=slot.staff_id,

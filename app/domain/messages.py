@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import Database
 from app.domain import outbox
+from app.domain.access import booking_for
+from app.domain.accounts import Client
 from app.domain.errors import ValidationFailed
 from app.i18n import N_, gettext
 from app.models import Booking, Message
@@ -92,3 +95,29 @@ async def mark_read_by_client(
         )
         .values(read_at=now or datetime.now(UTC))
     )
+
+
+# --- entry points: each owns its transaction ---------------------------------------------------
+
+
+async def read_thread(
+    db: Database, booking_id: int, *, by: Client
+) -> tuple[Booking, list[Message]]:
+    """The client's booking and its correspondence (reading marks nothing: see ``mark_read``)."""
+    async with booking_for(db, booking_id, by) as (session, booking, _business):
+        return booking, await thread(session, booking)
+
+
+async def write_to_business(
+    db: Database, booking_id: int, *, by: Client, body: str
+) -> tuple[Booking, list[Message]]:
+    """The client writes about their booking; the thread as it now stands."""
+    async with booking_for(db, booking_id, by) as (session, booking, _business):
+        await post_from_client(session, booking, account_id=booking.account_id or 0, body=body)
+        return booking, await thread(session, booking)
+
+
+async def mark_read(db: Database, booking_id: int, *, by: Client) -> None:
+    """The client has seen the business's messages about this booking."""
+    async with booking_for(db, booking_id, by) as (session, booking, _business):
+        await mark_read_by_client(session, booking)

@@ -32,6 +32,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import Database
 from app.domain import audit, outbox
 from app.domain.audit import Actor, inet_or_none
 from app.domain.errors import DomainError, NotFound, RateLimited, ValidationFailed
@@ -537,3 +538,34 @@ async def set_verified_phone(
     account.phone = phone
     account.phone_verified_at = now or datetime.now(UTC)
     await session.flush()
+
+
+# --- entry points: each owns its transaction ---------------------------------------------------
+
+
+async def send_sign_in_code(
+    db: Database, *, channel: str, destination: str, ip: str | None, secret: str, locale: str
+) -> int:
+    """A sign-in code to a phone or e-mail; the same answer whether or not an account has it."""
+    async with db.transaction() as session:
+        return await request_code(
+            session, channel=channel, destination=destination, ip=ip, secret=secret,
+            locale=locale,
+        )  # fmt: skip
+
+
+async def sign_in_with_code(
+    db: Database, *, challenge_id: int, destination: str, code: str, secret: str, locale: str
+) -> int:
+    """The account a correct code proves (created on first sign-in); returns its id.
+
+    The check runs in a transaction of its own, so a wrong try is counted even though the
+    request then fails."""
+    async with db.transaction() as session:
+        verified = await verify_code(
+            session, challenge_id=challenge_id, destination=destination, code=code,
+            secret=secret,
+        )  # fmt: skip
+    async with db.transaction() as session:
+        account = await account_for_contact(session, verified, locale=locale)
+        return account.id

@@ -14,8 +14,9 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.availability import SlotQuery, StaffSchedule
+from app.domain.availability import Slot, SlotQuery, StaffSchedule, find_slots
 from app.domain.errors import NotFound
+from app.i18n import N_, gettext
 from app.models import Business, Service, Staff, StaffService
 
 
@@ -359,3 +360,30 @@ def availability_reader(db: Any) -> AvailabilityReader:
     if reader is None:
         reader = _readers[db] = AvailabilityReader()
     return reader
+
+
+async def available_slots(
+    db: Any,
+    slug: str,
+    service_id: int,
+    staff_id: int | None,
+    date_from: date,
+    date_to: date,
+    now: datetime,
+) -> list[Slot]:
+    """Free times for a service (with one master, or any), over local dates [from, to]: one
+    statement, with this worker's copy of the slow-changing part (``AvailabilityReader``)."""
+    context = await availability_reader(db).read(db, slug, service_id, staff_id, date_from, date_to)
+    if context is None or context.service is None:
+        raise NotFound()
+    offers = context.offer_map()
+    if staff_id is not None and staff_id not in offers:
+        raise NotFound(gettext(N_("This master does not perform this service.")))
+    if context.schedule is None:
+        return []
+    staff_ids = [staff_id] if staff_id is not None else list(offers)
+    query = build_query(
+        context.business, context.service, offers, context.schedule, staff_ids, date_from,
+        date_to, now,
+    )  # fmt: skip
+    return find_slots(query)

@@ -9,14 +9,11 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.params import JSONBody
 
-from app.db.session import set_context
-from app.domain.accounts import account_from_telegram
-from app.domain.consent import has_valid_consent
 from app.domain.errors import Unauthorized
 from app.routes.deps import DB, AppSettings
 from app.security import sessions
 from app.security.telegram import InvalidInitData, validate_init_data
-from app.settings import secret_key_for
+from app.security.web import sign_in_with_telegram
 
 
 class TelegramSignIn(msgspec.Struct):
@@ -28,7 +25,7 @@ class SignedIn(msgspec.Struct):
     consent_required: bool
 
 
-@post("/auth/telegram", status_code=200)
+@post("/auth/telegram", status_code=200, name="auth:telegram")
 async def auth_telegram(
     request: Request[Any, Any, Any], data: JSONBody[TelegramSignIn], db: DB, settings: AppSettings
 ) -> Response[SignedIn]:
@@ -36,23 +33,12 @@ async def auth_telegram(
         init = validate_init_data(data.init_data, settings.telegram_bot_token)
     except InvalidInitData as exc:
         raise Unauthorized() from exc
-    async with db.transaction() as session:
-        account, _created = await account_from_telegram(session, init)
-        await set_context(session, account_id=account.id)
-        consent_required = not await has_valid_consent(session, account.id)
-        token, _info = await sessions.issue(
-            session,
-            account_id=account.id,
-            kind="miniapp",
-            key=secret_key_for(settings),
-            ip=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-        )
+    signed = await sign_in_with_telegram(db, request, settings, init)
     max_age = int(sessions.LIFETIME["miniapp"].total_seconds())
     return Response(
-        SignedIn(account_id=account.id, consent_required=consent_required),
+        SignedIn(account_id=signed.account_id, consent_required=signed.consent_required),
         headers={
-            "Set-Cookie": sessions.cookie_header("miniapp", token, max_age=max_age),
+            "Set-Cookie": sessions.cookie_header("miniapp", signed.token, max_age=max_age),
             "Cache-Control": "no-store",
         },
     )

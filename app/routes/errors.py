@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError
 from app.domain.bookings import is_slot_conflict, sqlstate_of
 from app.domain.errors import DomainError, NotFound, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext
+from app.routes.rendering import forbidden_page, signin_redirect
+from app.security.web import CsrfRejected, SignInRequired
 
 log = structlog.get_logger(__name__)
 
@@ -125,6 +127,15 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     )
 
 
+def sign_in_handler(request: Request[Any, Any, Any], _exc: SignInRequired) -> Response[Any]:
+    """A Mini App page for signed-in people: sign in first, then come back here."""
+    return signin_redirect(request)
+
+
+def csrf_handler(request: Request[Any, Any, Any], _exc: CsrfRejected) -> Response[Any]:
+    return forbidden_page(request, None)
+
+
 def overflow_handler(_request: Request[Any, Any, Any], _exc: OverflowError) -> Response[Any]:
     return error_response(422, "validation", gettext(ValidationFailed.message))
 
@@ -136,5 +147,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DBAPIError: database_error_handler,
     asyncpg.PostgresError: database_error_handler,
     OverflowError: overflow_handler,
+    SignInRequired: sign_in_handler,
+    CsrfRejected: csrf_handler,
     Exception: internal_error_handler,
 }

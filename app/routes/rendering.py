@@ -1,4 +1,4 @@
-"""What every server-rendered Mini App page shares: the viewer, redirects, error pages."""
+"""What every server-rendered Mini App page shares: its context, redirects and error pages."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.audit import Actor
 from app.domain.errors import DomainError
-from app.i18n import N_, gettext, set_locale
-from app.security.web import Viewer, csrf_ok, current_viewer
-from app.settings import Settings
+from app.i18n import N_, gettext
+from app.security.web import Viewer
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 Multipart = Body(media_type=RequestEncodingType.MULTI_PART)
@@ -27,32 +24,15 @@ def page_context(request: Request[Any, Any, Any], viewer: Viewer | None) -> dict
     return {"viewer": viewer, "request": request}
 
 
-async def load_viewer(
-    session: AsyncSession, request: Request[Any, Any, Any], settings: Settings
-) -> Viewer | None:
-    viewer = await current_viewer(session, request, settings)
-    if viewer is not None and "lang" not in request.query_params:
-        set_locale(viewer.account.locale)
-    return viewer
-
-
 def signin_redirect(request: Request[Any, Any, Any]) -> Redirect:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Redirect(f"/app/signin?next={quote(target, safe='')}", status_code=HTTP_303_SEE_OTHER)
+    signin = request.app.route_reverse("signin:page")
+    return Redirect(f"{signin}?next={quote(target, safe='')}", status_code=HTTP_303_SEE_OTHER)
 
 
-def consent_redirect(next_url: str) -> Redirect:
-    return Redirect(f"/app/consent?next={quote(next_url, safe='')}", status_code=HTTP_303_SEE_OTHER)
-
-
-def actor_of(request: Request[Any, Any, Any], viewer: Viewer) -> Actor:
-    return Actor(
-        kind="client",
-        account_id=viewer.account.id,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        request_id=request.scope.get("state", {}).get("request_id"),
-    )
+def consent_redirect(request: Request[Any, Any, Any], next_url: str) -> Redirect:
+    consent = request.app.route_reverse("consent:page")
+    return Redirect(f"{consent}?next={quote(next_url, safe='')}", status_code=HTTP_303_SEE_OTHER)
 
 
 def see_other(request: Request[Any, Any, Any], url: str) -> Response[Any]:
@@ -60,9 +40,7 @@ def see_other(request: Request[Any, Any, Any], url: str) -> Response[Any]:
     return Redirect(url, status_code=HTTP_303_SEE_OTHER)
 
 
-def forbidden_page(
-    request: Request[Any, Any, Any], settings: Settings, viewer: Viewer | None
-) -> Response[Any]:
+def forbidden_page(request: Request[Any, Any, Any], viewer: Viewer | None) -> Response[Any]:
     return Template(
         "miniapp/error.html",
         context={**page_context(request, viewer),
@@ -72,34 +50,11 @@ def forbidden_page(
 
 
 def error_page(
-    request: Request[Any, Any, Any],
-    settings: Settings,
-    viewer: Viewer | None,
-    error: DomainError,
-    back: str,
+    request: Request[Any, Any, Any], viewer: Viewer | None, error: DomainError, back: str
 ) -> Response[Any]:
     return Template(
         "miniapp/error.html",
-        context={
-            **page_context(request, viewer),
-            "message": gettext(error.message),
-            "back_url": back,
-        },
+        context={**page_context(request, viewer), "message": gettext(error.message),
+                 "back_url": back},
         status_code=error.status,
-    )
-
-
-async def require_viewer(
-    session: AsyncSession,
-    request: Request[Any, Any, Any],
-    settings: Settings,
-    *,
-    unsafe: bool = True,
-) -> Viewer | Response[Any]:
-    """The viewer, or the response to send instead (sign in first; a stale form)."""
-    viewer = await load_viewer(session, request, settings)
-    if viewer is None:
-        return signin_redirect(request)
-    if unsafe and not await csrf_ok(request, viewer):
-        return forbidden_page(request, settings, viewer)
-    return viewer
+    )  # fmt: skip

@@ -24,9 +24,8 @@ import structlog
 from litestar import Request, Response, post
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.domain.accounts import set_bot_reachable
-from app.domain.errors import NotFound
-from app.domain.schedules import business_by_slug
+from app.domain import catalog
+from app.domain.accounts import remember_bot_reachable
 from app.i18n import N_, gettext, pick_locale, use_locale
 from app.integrations.telegram_bot import BotApiError, Button, TelegramBot, escape_html
 from app.integrations.tls import outbound_tls_context
@@ -93,18 +92,12 @@ def _start_parameter(text: str) -> str | None:
     return parameter.strip()
 
 
-async def _business_name(db: DB, slug: str) -> str | None:
-    try:
-        async with db.transaction() as session:
-            return (await business_by_slug(session, slug)).name
-    except NotFound:
-        return None
-
-
-async def _greet(db: DB, settings: Settings, message: TgMessage, parameter: str) -> None:
+async def _greet(
+    request: Request[Any, Any, Any], db: DB, settings: Settings, message: TgMessage, parameter: str
+) -> None:
     match = DEEP_LINK.match(parameter)
     slug = match.group(1) if match else None
-    name = await _business_name(db, slug) if slug else None
+    name = await catalog.business_name(db, slug) if slug else None
     base = settings.public_base_url
     locale = pick_locale(telegram_language=message.sender.language_code if message.sender else None)
     with use_locale(locale):
@@ -112,12 +105,15 @@ async def _greet(db: DB, settings: Settings, message: TgMessage, parameter: str)
             text = "👋 " + gettext(N_("Book a visit to %(business)s in a few taps.")) % {
                 "business": f"<b>{escape_html(name)}</b>"
             }
-            button = Button(gettext(N_("Book now")), f"{base}/app/b/{slug}")
+            button = Button(
+                gettext(N_("Book now")),
+                base + request.app.route_reverse("miniapp:business", slug=slug),
+            )
         else:
             text = "👋 " + gettext(
                 N_("Welcome to PoZapisi! Book a salon, barber shop or clinic in a few taps.")
             )
-            button = Button(gettext(N_("Open PoZapisi")), f"{base}/")
+            button = Button(gettext(N_("Open PoZapisi")), f"{base}/")  # the site root
     if not button.url.startswith("https://"):
         button = Button(button.label, button.url, web_app=False)  # Telegram opens only https apps
     bot = TelegramBot(
@@ -136,13 +132,12 @@ async def _greet(db: DB, settings: Settings, message: TgMessage, parameter: str)
 
 async def _remember_reachability(db: DB, telegram_id: int, reachable: bool) -> None:
     try:
-        async with db.transaction() as session:
-            await set_bot_reachable(session, telegram_id, reachable)
+        await remember_bot_reachable(db, telegram_id, reachable)
     except SQLAlchemyError:
         log.exception("telegram.reachability_not_saved")
 
 
-@post("/telegram/webhook", include_in_schema=False, status_code=200)
+@post("/telegram/webhook", include_in_schema=False, status_code=200, name="telegram:webhook")
 async def telegram_webhook(
     request: Request[Any, Any, Any], db: DB, settings: AppSettings
 ) -> Response[dict[str, Any]]:
@@ -159,7 +154,7 @@ async def telegram_webhook(
         if parameter is not None:
             if message.sender is not None:
                 await _remember_reachability(db, message.sender.id, True)
-            await _greet(db, settings, message, parameter)
+            await _greet(request, db, settings, message, parameter)
     member = update.my_chat_member
     if member is not None and member.chat.type == "private":
         status = member.new_chat_member.status

@@ -14,12 +14,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 import jwt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from ua_parser import parse as parse_user_agent
 
 from app.db.session import set_context
 from app.domain.audit import inet_or_none, user_agent_or_none
@@ -131,73 +129,6 @@ async def revoke(session: AsyncSession, session_id: str) -> None:
         text("UPDATE sessions SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
         {"id": session_id},
     )
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSession:
-    """A signed-in device as its owner sees it (policy 2.6: IP and user agent, for security)."""
-
-    id: str
-    created_at: datetime
-    ip: str | None
-    device: str | None
-
-
-@lru_cache(maxsize=1024)
-def device_of(user_agent: str | None) -> str | None:
-    """``Telegram · Android · Samsung SM-A546E``: the app, system and device a user agent
-    names, for a person to recognise their own devices; None when it names none of them."""
-    if not user_agent:
-        return None
-    found = parse_user_agent(user_agent)
-    parts = [
-        found.user_agent.family if found.user_agent else None,
-        found.os.family if found.os else None,
-        found.device.family if found.device and found.device.family != "Other" else None,
-    ]
-    named = [p for p in dict.fromkeys(parts) if p and p != "Other"]
-    return " · ".join(named) or None
-
-
-_LIVE = text(
-    "SELECT id, created_at, host(ip) AS ip, user_agent FROM sessions "
-    "WHERE account_id = :a AND revoked_at IS NULL AND expires_at > :now "
-    "ORDER BY created_at DESC, id"
-)
-
-
-async def live_sessions(
-    session: AsyncSession, account_id: int, *, now: datetime | None = None
-) -> list[LiveSession]:
-    """The account's sessions that still open its pages, newest first."""
-    rows = await session.execute(_LIVE, {"a": account_id, "now": now or datetime.now(UTC)})
-    return [LiveSession(r.id, r.created_at, r.ip, device_of(r.user_agent)) for r in rows]
-
-
-async def revoke_others(session: AsyncSession, account_id: int, keep: str) -> None:
-    """Sign the account out everywhere but the session ``keep``."""
-    await session.execute(
-        text(
-            "UPDATE sessions SET revoked_at = now() WHERE account_id = :a AND id <> :keep "
-            "AND revoked_at IS NULL"
-        ),
-        {"a": account_id, "keep": keep},
-    )
-
-
-async def record_event(
-    session: AsyncSession, account_id: int, event: str, *, ip: str | None, user_agent: str | None
-) -> None:
-    """A security event on the account, with where it came from (policy 2.6): shown in the
-    person's data export, removed by retention after the account is deleted (7.2)."""
-    await session.execute(
-        text(
-            "INSERT INTO security_events (account_id, event, ip, user_agent) "
-            "VALUES (:a, :event, CAST(:ip AS inet), :ua)"
-        ),
-        {"a": account_id, "event": event, "ip": inet_or_none(ip),
-         "ua": user_agent_or_none(user_agent)},
-    )  # fmt: skip
 
 
 def cookie_header(kind: str, token: str, *, max_age: int) -> str:

@@ -5,6 +5,11 @@ The session cookie is the normal path. Telegram Web shows the Mini App in an ifr
 ``initData`` in the ``X-Telegram-Init-Data`` header (htmx adds it) re-authenticates and gets a new
 cookie. CSRF: every unsafe request with a session must carry that session's token (header
 ``X-CSRF-Token`` from htmx, or the ``_csrf`` form field) — the token lives in the session row.
+
+Handlers receive who is asking as dependencies, declared once in ``app.main``:
+``viewer`` (signed in, and for unsafe methods the CSRF token checked; otherwise ``SignInRequired``
+or ``CsrfRejected``, which ``app.routes.errors`` turns into the sign-in redirect or a 403 page),
+``maybe_viewer`` (None for a visitor), and ``telegram`` for ``/api/v1`` (``Authorization: tma``).
 """
 
 from __future__ import annotations
@@ -14,13 +19,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from sqlalchemy import select
+from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.accounts import account_from_telegram
+from app.db.session import Database
+from app.domain.accounts import (
+    AccountCard,
+    ByTelegram,
+    account_from_telegram,
+    act_as_client,
+    card_of,
+    live_account,
+)
+from app.domain.audit import Actor
+from app.domain.consent import has_valid_consent
+from app.domain.errors import Unauthorized
+from app.i18n import set_locale
 from app.models import Account
 from app.security import sessions
-from app.security.telegram import InvalidInitData, validate_init_data
+from app.security.telegram import InitData, InvalidInitData, validate_init_data
 from app.settings import Settings, secret_key_for
 
 KIND = "miniapp"
@@ -28,9 +45,17 @@ COOKIE = sessions.COOKIE_NAMES[KIND]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class SignInRequired(Exception):
+    """The page needs a signed-in person; the answer is the sign-in page, then back here."""
+
+
+class CsrfRejected(Exception):
+    """An unsafe request without its session's CSRF token (a stale form, or a forgery)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    account: Account
+    account: AccountCard
     session: sessions.SessionInfo
 
     @property
@@ -38,8 +63,21 @@ class Viewer:
         return self.session.csrf_secret
 
 
-def _client_ip(request: Request[Any, Any, Any]) -> str | None:
+def client_ip(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
+
+
+def actor_of(
+    request: Request[Any, Any, Any], account_id: int | None, kind: str = "client"
+) -> Actor:
+    """Who acts, and from where, for the audit log."""
+    return Actor(
+        kind=kind,
+        account_id=account_id,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        request_id=request.scope.get("state", {}).get("request_id"),
+    )
 
 
 def set_session_cookie(request: Request[Any, Any, Any], token: str) -> None:
@@ -64,38 +102,51 @@ async def start_session(
         account_id=account.id,
         kind=KIND,
         key=secret_key_for(settings),
-        ip=_client_ip(request),
+        ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
     set_session_cookie(request, token)
-    return Viewer(account=account, session=info)
+    return Viewer(account=card_of(account), session=info)
+
+
+async def sign_in(
+    db: Database, request: Request[Any, Any, Any], settings: Settings, account_id: int
+) -> None:
+    """A new Mini App session for an account whose sign-in was just proven (a code)."""
+    async with db.transaction(account_id=account_id) as session:
+        account = await live_account(session, account_id)
+        if account is None:
+            raise Unauthorized()
+        await start_session(session, request, settings, account)
+
+
+async def sign_out(db: Database, request: Request[Any, Any, Any], viewer: Viewer | None) -> None:
+    if viewer is not None:
+        async with db.transaction(account_id=viewer.account.id) as session:
+            await sessions.revoke(session, viewer.session.id)
+    clear_session_cookie(request)
 
 
 async def current_viewer(
-    db_session: AsyncSession, request: Request[Any, Any, Any], settings: Settings
+    db: Database, request: Request[Any, Any, Any], settings: Settings
 ) -> Viewer | None:
     """The signed-in person: from the cookie, else from Telegram's signed initData header."""
-    token = request.cookies.get(COOKIE)
-    if token:
-        info = await sessions.verify(db_session, token, kind=KIND, key=secret_key_for(settings))
-        if info is not None:
-            account = (
-                await db_session.execute(
-                    select(Account).where(
-                        Account.id == info.account_id, Account.deleted_at.is_(None)
-                    )
-                )
-            ).scalar_one_or_none()
-            if account is not None:
-                return Viewer(account=account, session=info)
-    raw = request.headers.get("x-telegram-init-data")
-    if raw and settings.telegram_bot_token:
-        try:
-            init = validate_init_data(raw, settings.telegram_bot_token)
-        except InvalidInitData:
-            return None
-        account, _created = await account_from_telegram(db_session, init)
-        return await start_session(db_session, request, settings, account)
+    async with db.transaction() as session:
+        token = request.cookies.get(COOKIE)
+        if token:
+            info = await sessions.verify(session, token, kind=KIND, key=secret_key_for(settings))
+            if info is not None:
+                account = await live_account(session, info.account_id)
+                if account is not None:
+                    return Viewer(account=card_of(account), session=info)
+        raw = request.headers.get("x-telegram-init-data")
+        if raw and settings.telegram_bot_token:
+            try:
+                init = validate_init_data(raw, settings.telegram_bot_token)
+            except InvalidInitData:
+                return None
+            account, _created = await account_from_telegram(session, init)
+            return await start_session(session, request, settings, account)
     return None
 
 
@@ -118,3 +169,76 @@ def same_origin(request: Request[Any, Any, Any]) -> bool:
         return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1] == host
+
+
+# --- dependencies (provided in app.main) -------------------------------------------------------
+
+
+async def provide_maybe_viewer(
+    request: Request[Any, Any, Any], db: Database, settings: Settings
+) -> Viewer | None:
+    """Who is looking, if anyone; their language applies unless the page asks for another."""
+    viewer = await current_viewer(db, request, settings)
+    if viewer is not None and "lang" not in request.query_params:
+        set_locale(viewer.account.locale)
+    return viewer
+
+
+async def provide_viewer(request: Request[Any, Any, Any], maybe_viewer: Viewer | None) -> Viewer:
+    """The signed-in person; an unsafe request must also carry their session's CSRF token."""
+    if maybe_viewer is None:
+        raise SignInRequired()
+    if request.method not in SAFE_METHODS and not await csrf_ok(request, maybe_viewer):
+        raise CsrfRejected()
+    return maybe_viewer
+
+
+def provide_telegram(request: Request[Any, Any, Any], settings: Settings) -> InitData:
+    """``/api/v1``: the client is whoever signed ``Authorization: tma <initData>``."""
+    scheme, _, raw = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "tma" or not raw:
+        raise Unauthorized()
+    try:
+        return validate_init_data(raw.strip(), settings.telegram_bot_token)
+    except InvalidInitData as exc:
+        raise Unauthorized() from exc
+
+
+def provide_maybe_telegram(request: Request[Any, Any, Any], settings: Settings) -> InitData | None:
+    """Public reads: a valid signature only chooses the language; a bad one is ignored."""
+    if not request.headers.get("authorization"):
+        return None
+    try:
+        return provide_telegram(request, settings)
+    except Unauthorized:
+        return None
+
+
+DEPENDENCIES = {
+    "maybe_viewer": Provide(provide_maybe_viewer),
+    "viewer": Provide(provide_viewer),
+    "telegram": Provide(provide_telegram, sync_to_thread=False),
+    "maybe_telegram": Provide(provide_maybe_telegram, sync_to_thread=False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSignIn:
+    account_id: int
+    consent_required: bool
+    token: str
+
+
+async def sign_in_with_telegram(
+    db: Database, request: Request[Any, Any, Any], settings: Settings, init: InitData
+) -> TelegramSignIn:
+    """A Mini App session for the Telegram user who signed ``init`` (account made on first
+    sight); whether they still have to consent to the privacy policy."""
+    async with db.transaction() as session:
+        account_id = await act_as_client(session, ByTelegram(init))
+        consent_required = not await has_valid_consent(session, account_id)
+        token, _info = await sessions.issue(
+            session, account_id=account_id, kind=KIND, key=secret_key_for(settings),
+            ip=client_ip(request), user_agent=request.headers.get("user-agent"),
+        )  # fmt: skip
+    return TelegramSignIn(account_id, consent_required, token)

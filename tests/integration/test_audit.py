@@ -80,7 +80,7 @@ async def book_walk_ins(
         async def one(start: datetime) -> int:
             async with database.transaction(business_id=business.id) as session:
                 found = await session.execute(select(Business).where(Business.id == business.id))
-                booking, _ = await bookings.create_booking(
+                booking, _ = await bookings.create_booking_in(
                     session, found.scalar_one(),
                     bookings.BookingRequest(service_id=business.short_service_id, staff_id=None,
                                             start=start, source="walk_in", client_name="Walk-in"),

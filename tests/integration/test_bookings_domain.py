@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import bookings, outbox
+from app.domain import access, bookings, outbox
 from app.domain.audit import Actor
 from app.domain.errors import NotFound, SlotTaken, ValidationFailed
 from app.models import Account, Booking, Business, Membership, Staff
@@ -101,7 +101,7 @@ async def create(
 ) -> int:
     async with db.transaction(business_id=world.id, account_id=account_id) as session:
         account = await session.get(Account, account_id) if account_id else None
-        booking, created = await bookings.create_booking(
+        booking, created = await bookings.create_booking_in(
             session,
             await _business(session, world.id),
             bookings.BookingRequest(
@@ -118,16 +118,16 @@ async def change(db: Any, world: World, booking_id: int, action: str, **kwargs: 
     """Run one life-cycle function on a booking in its own transaction."""
     async with db.transaction(business_id=world.id) as session:
         business = await _business(session, world.id)
-        booking = await bookings.get_booking(session, booking_id)
+        booking = await access.get_booking(session, booking_id)
         if action == "reschedule":
             account_id = booking.account_id
             account = await session.get(Account, account_id) if account_id else None
             kwargs.setdefault("account", account)
         function = {
-            "confirm": bookings.confirm_booking,
-            "cancel": bookings.cancel_booking,
-            "attendance": bookings.mark_attendance,
-            "reschedule": bookings.reschedule_booking,
+            "confirm": bookings.confirm_booking_in,
+            "cancel": bookings.cancel_booking_in,
+            "attendance": bookings.mark_attendance_in,
+            "reschedule": bookings.reschedule_booking_in,
         }[action]
         kwargs.setdefault("actor", actor_for(booking.account_id))
         return await function(session, business, booking, **kwargs)
@@ -472,11 +472,11 @@ async def test_reschedule_to_a_taken_slot_changes_nothing(db, owner_db):
 
     async with db.transaction(business_id=world.id) as session:
         business = await _business(session, world.id)
-        booking = await bookings.get_booking(session, mine)
+        booking = await access.get_booking(session, mine)
         account = await session.get(Account, world.client)
         for moment in (target, target + timedelta(minutes=30), target - timedelta(minutes=45)):
             with pytest.raises(SlotTaken):
-                await bookings.reschedule_booking(
+                await bookings.reschedule_booking_in(
                     session, business, booking, new_start=moment, new_staff_id=first,
                     by="client", actor=actor_for(world.client), account=account,
                     now=start - 2 * DAY,
@@ -558,7 +558,7 @@ async def test_rolled_back_transaction_leaves_no_trace(db, owner_db):
 
     async def book_then_fail() -> None:
         async with db.transaction(business_id=world.id, account_id=world.client) as session:
-            booking, _ = await bookings.create_booking(
+            booking, _ = await bookings.create_booking_in(
                 session, await _business(session, world.id),
                 bookings.BookingRequest(service_id=world.business.service_id, staff_id=None,
                                         start=start),
@@ -635,7 +635,7 @@ async def test_another_business_cannot_see_or_change_the_booking(db, owner_db):
     booking_id = await create(db, world, visit(world), account_id=world.client)
     async with db.transaction(business_id=stranger.id) as session:
         with pytest.raises(NotFound):
-            await bookings.get_booking(session, booking_id)
+            await access.get_booking(session, booking_id)
         changed = await session.execute(
             text("UPDATE bookings SET status = 'cancelled' WHERE id = :i"), {"i": booking_id}
         )

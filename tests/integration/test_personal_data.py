@@ -268,6 +268,11 @@ INVENTORY: dict[str, dict[str, str]] = {
         "created_at": N,
         "archived_at": N,
     },
+    "schema_definitions": {  # which SQL source files were applied (app.db.definitions)
+        "name": N,
+        "checksum": N,
+        "applied_at": N,
+    },
     "sessions": {
         "id": N,
         "account_id": N,

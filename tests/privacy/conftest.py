@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
 from app.domain.audit import Actor
-from app.domain.bookings import BookingRequest, create_booking
+from app.domain.bookings import BookingRequest, create_booking_in
 from app.models import Account, Business
 from tests.conftest import SECRET_KEY
 from tests.factories import BusinessFixture, local_start, next_telegram_id
@@ -88,7 +88,7 @@ async def book(
         biz = await session.get(Business, business.id)
         account = await session.get(Account, account_id)
         assert biz is not None and account is not None
-        booking, created = await create_booking(
+        booking, created = await create_booking_in(
             session,
             biz,
             BookingRequest(
@@ -194,7 +194,7 @@ async def build_scene(db: Database, owner_session: AsyncSession) -> Scene:
     async with db.transaction(business_id=a.id) as session:
         biz = await session.get(Business, a.id)
         assert biz is not None
-        desk, _ = await create_booking(
+        desk, _ = await create_booking_in(
             session, biz,
             BookingRequest(service_id=a.service_id, staff_id=a.staff_ids[1],
                            start=local_start(a, 4, time(16)), source="dashboard",

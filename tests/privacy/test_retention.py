@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from app.db.bootstrap import DatabaseUrls
 from app.db.session import Database
 from app.db.urls import to_sqlalchemy
-from app.domain import audit
+from app.domain import audit, profile
 from app.domain.audit import Actor
 from app.domain.consent import current_policy, record_consent
 from app.domain.privacy import erase_account
@@ -66,7 +66,7 @@ async def leave_traces(db: Database, person: Person, ip: str) -> None:
             action="account.update", entity="account", entity_id=person.id, business_id=None,
             after={"locale": "kk"},
         )  # fmt: skip
-        await sessions.record_event(
+        await profile.record_event(
             session, person.id, "sessions.signed_out_others", ip=ip, user_agent=agent
         )
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.domain.audit import Actor
-from app.domain.bookings import BookingRequest, cancel_booking, create_booking
+from app.domain.bookings import BookingRequest, cancel_booking_in, create_booking_in
 from app.models import Account, Booking, Business
 from tests.factories import BusinessFixture, create_business, local_start
 from tests.workers.conftest import new_account
@@ -41,7 +41,7 @@ async def book(
     async with owner.begin():
         business = await owner.get(Business, fixture.id)
         assert business is not None
-        booking, created = await create_booking(
+        booking, created = await create_booking_in(
             owner,
             business,
             BookingRequest(
@@ -107,7 +107,7 @@ async def test_a_booking_cancelled_before_its_reminders_gets_none(
         business = await owner.get(Business, fixture.id)
         live = await owner.get(Booking, booking.id)
         assert business is not None and live is not None
-        await cancel_booking(
+        await cancel_booking_in(
             owner, business, live, by="client", actor=Actor(kind="client", account_id=client.id),
             now=start - 30 * HOUR,
         )  # fmt: skip

@@ -1,0 +1,111 @@
+"""What a client chooses from while booking in the Mini App: the masters of a service, its free
+times over the coming days, and the summary they confirm. Reads only; booking itself is
+``app.domain.bookings.create_booking``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.session import Database, set_context
+from app.domain.access import booking_for
+from app.domain.accounts import ByAccount
+from app.domain.availability import Slot, find_slots
+from app.domain.catalog import active_staff
+from app.domain.consent import require_consent
+from app.domain.errors import NotFound
+from app.domain.schedules import Offer, business_by_slug, load_query, service_offers
+from app.i18n import N_, gettext
+from app.models import Booking, Business, Service, Staff
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """A service's masters and free times from ``today`` for ``days`` days (local dates)."""
+
+    business: Business
+    service: Service
+    offers: dict[int, Offer]
+    masters: list[Staff]
+    slots: list[Slot]
+    today: date
+
+
+async def _choices(
+    session: AsyncSession, business: Business, service_id: int, staff_id: int | None, days: int
+) -> Choices:
+    await set_context(session, business_id=business.id)
+    offers = await service_offers(session, business.id, service_id)
+    if staff_id is not None and staff_id not in offers.offers:
+        raise NotFound(gettext(N_("This master does not perform this service.")))
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(business.timezone)).date()
+    staff_ids = [staff_id] if staff_id is not None else list(offers.offers)
+    slots: list[Slot] = []
+    if staff_ids:
+        query = await load_query(
+            session, business, offers, staff_ids, today, today + timedelta(days=days - 1), now
+        )
+        slots = find_slots(query)
+    masters = [m for m in await active_staff(session, business.id) if m.id in offers.offers]
+    return Choices(business, offers.service, offers.offers, masters, slots, today)
+
+
+async def service_choices(
+    db: Database, slug: str, service_id: int, staff_id: int | None, *, days: int
+) -> Choices:
+    async with db.transaction() as session:
+        business = await business_by_slug(session, slug)
+        return await _choices(session, business, service_id, staff_id, days)
+
+
+async def move_choices(
+    db: Database, booking_id: int, staff_id: int | None, *, by: ByAccount, days: int
+) -> tuple[Booking, Choices]:
+    """Where the client's own booking may move: its service's free times."""
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        chosen = staff_id if staff_id is not None else booking.staff_id
+        return booking, await _choices(session, business, booking.service_id, chosen, days)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the client confirms: where, what, with whom (None: any free master), when."""
+
+    business: Business
+    service: Service
+    offer: Offer
+    master: Staff | None
+    start: datetime  # in the business's zone
+
+
+async def booking_summary(
+    db: Database,
+    slug: str,
+    service_id: int,
+    staff_id: int | None,
+    start: datetime,
+    *,
+    by: ByAccount,
+) -> Summary:
+    """The confirmation's summary; ``ConsentRequired`` before the client has consented."""
+    async with db.transaction(account_id=by.account_id) as session:
+        await require_consent(session, by.account_id)
+        business = await business_by_slug(session, slug)
+        offers = await service_offers(session, business.id, service_id)
+        if staff_id is not None and staff_id not in offers.offers:
+            raise NotFound()
+        offer = (
+            offers.offers[staff_id]
+            if staff_id is not None
+            else next(iter(offers.offers.values()), None)
+        )
+        if offer is None:
+            raise NotFound()
+        master = await session.get(Staff, staff_id) if staff_id is not None else None
+    return Summary(
+        business, offers.service, offer, master, start.astimezone(ZoneInfo(business.timezone))
+    )
