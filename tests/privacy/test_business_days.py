@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import holidays
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,8 +50,25 @@ def test_a_decree_table_entry_overrides_the_calendar() -> None:
     assert add_business_days(date(2026, 12, 4), 1) == date(2026, 12, 7)
 
 
-def test_the_module_decree_table_holds_only_transfers() -> None:
-    assert all(kind in ("work", "off") for kind in KZ_DECREES.values())
+# Entered the way a newly published decree would be (synthetic: no such decree exists).
+SYNTHETIC_DECREE: dict[date, DayKind] = {date(2027, 11, 6): "work", date(2027, 11, 8): "off"}
+
+
+def test_the_module_decree_table_holds_only_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every entry of ``KZ_DECREES`` (those shipped, and one entered as a new decree would be)
+    moves a day against the calendar of the ``holidays`` package, and the default calendar
+    follows the table."""
+    for day, kind in SYNTHETIC_DECREE.items():
+        monkeypatch.setitem(KZ_DECREES, day, kind)
+    assert len(KZ_DECREES) >= len(SYNTHETIC_DECREE)
+    for day, kind in KZ_DECREES.items():
+        assert kind in ("work", "off"), day
+        package = holidays.country_holidays("KZ", years=day.year)
+        assert package.is_working_day(day) == (kind == "off"), f"{day}: {kind} changes nothing"
+        assert is_business_day(day) == (kind == "work"), day
+    # Fri 5 Nov 2027 + 1: the Saturday now works; + 2 skips Sunday and the Monday given off
+    assert add_business_days(date(2027, 11, 5), 1) == date(2027, 11, 6)
+    assert add_business_days(date(2027, 11, 5), 2) == date(2027, 11, 9)
 
 
 def test_zero_and_negative() -> None:

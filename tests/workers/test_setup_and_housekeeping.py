@@ -154,14 +154,16 @@ async def test_purge_removes_expired_codes_and_dead_sessions_only(
                 ),
                 {"id": sid, "a": person.id, "e": expires, "r": revoked},
             )
-        await conn.execute(
-            text(
-                "INSERT INTO notifications (event, address, channel, idempotency_key, status, "
-                "created_at, payload) VALUES ('otp.code', '+77010000001', 'sms', 'purge-old', "
-                "'sent', :old, CAST(:p AS jsonb))"
-            ),
-            {"old": now - timedelta(days=2), "p": json.dumps({})},
-        )
+        code_messages = {}
+        for name, created in (("old", now - timedelta(days=2)), ("fresh", now)):
+            code_messages[name] = await conn.scalar(
+                text(
+                    "INSERT INTO notifications (event, address, channel, idempotency_key, "
+                    "status, created_at, payload) VALUES ('otp.code', '+77010000001', 'sms', "
+                    ":key, 'sent', :created, CAST(:p AS jsonb)) RETURNING id"
+                ),
+                {"key": f"purge-{name}-{person.id}", "created": created, "p": json.dumps({})},
+            )
     purged = await purge_expired(worker_engine, now)
     assert purged.otp_challenges >= 1 and purged.sessions >= 2 and purged.code_messages >= 1
     async with wowner.connect() as conn:
@@ -176,4 +178,5 @@ async def test_purge_removes_expired_codes_and_dead_sessions_only(
             ),
         }  # fmt: skip
     assert left == {"otp": {"purge-fresh"}, "sessions": {"purge-live"}}
-    assert await statuses(wowner, []) == {}
+    # the message that carried the old code is gone, today's stays until it is a day old
+    assert set(await statuses(wowner, list(code_messages.values()))) == {code_messages["fresh"]}
