@@ -10,8 +10,8 @@ import asyncpg
 
 from app.db import migrate
 from app.db.embedded import EmbeddedServer, embedded_server
+from app.db.policy_versions import read_versions, versions_file
 from app.db.urls import APP_ROLE, WORKER_ROLE, to_libpq, with_user
-from app.domain.policy import read_versions, versions_file
 from app.settings import Settings
 
 

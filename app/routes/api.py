@@ -25,8 +25,7 @@ from app.domain.accounts import ByTelegram, telegram_locale
 from app.domain.errors import ValidationFailed
 from app.domain.schedules import available_slots
 from app.i18n import N_, get_locale, gettext, localized, set_locale
-from app.routes.deps import DB, AppSettings
-from app.security.telegram import InitData
+from app.routes.deps import DB, AppSettings, MaybeTelegram, Telegram
 from app.security.web import actor_of
 
 MAX_ID = 2**63 - 1
@@ -147,7 +146,7 @@ class ApiController(Controller):
     @post("/me/consent", status_code=201, name="api:consent")
     async def consent(
         self, request: Request[Any, Any, Any], data: JSONBody[ConsentIn], db: DB,
-        telegram: InitData,
+        telegram: Telegram,
     ) -> dict[str, Any]:  # fmt: skip
         given = await consent.grant_consent(
             db, ByTelegram(telegram), policy_version=data.policy_version,
@@ -157,7 +156,7 @@ class ApiController(Controller):
 
     @get("/businesses/{slug:str}/services", name="api:services")
     async def services(
-        self, slug: FromPath[str], db: DB, maybe_telegram: InitData | None
+        self, slug: FromPath[str], db: DB, maybe_telegram: MaybeTelegram
     ) -> ServicesOut:
         if maybe_telegram is not None and (chosen := await telegram_locale(db, maybe_telegram)):
             set_locale(chosen)
@@ -206,7 +205,7 @@ class ApiController(Controller):
         slug: FromPath[str],
         data: JSONBody[BookingIn],
         db: DB,
-        telegram: InitData,
+        telegram: Telegram,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", max_length=80, min_length=1)
         ] = None,
@@ -225,7 +224,7 @@ class ApiController(Controller):
         )
 
     @get("/me/bookings", name="api:my-bookings")
-    async def my_bookings(self, db: DB, telegram: InitData) -> MyBookingsOut:
+    async def my_bookings(self, db: DB, telegram: Telegram) -> MyBookingsOut:
         items = await bookings.client_bookings(db, ByTelegram(telegram))
         locale = get_locale()
         return MyBookingsOut(
@@ -249,14 +248,14 @@ class ApiController(Controller):
     @get("/me/bookings/{booking_id:int}", name="api:my-booking")
     async def my_booking(
         self, booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)], db: DB,
-        telegram: InitData,
+        telegram: Telegram,
     ) -> BookingOut:  # fmt: skip
         return _booking_out(await bookings.get_booking_for(db, booking_id, by=ByTelegram(telegram)))
 
     @post("/me/bookings/{booking_id:int}/cancel", status_code=200, name="api:cancel")
     async def cancel(
         self, request: Request[Any, Any, Any],
-        booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)], db: DB, telegram: InitData,
+        booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)], db: DB, telegram: Telegram,
     ) -> BookingOut:  # fmt: skip
         made = await bookings.cancel_booking(
             db, booking_id, by=ByTelegram(telegram), actor=actor_of(request, None)

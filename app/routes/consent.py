@@ -12,10 +12,10 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from app.domain import consent
 from app.domain.accounts import ByAccount
 from app.domain.errors import DomainError
-from app.routes.deps import DB
+from app.routes.deps import DB, SignedIn
 from app.routes.rendering import Form, page_context
 from app.routes.signin import safe_next
-from app.security.web import Viewer, actor_of
+from app.security.web import actor_of
 
 CLIENT_PURPOSES = ["booking", "notifications", "support", "security"]
 
@@ -24,7 +24,7 @@ CLIENT_PURPOSES = ["booking", "notifications", "support", "security"]
 async def consent_page(
     request: Request[Any, Any, Any],
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     next_url: Annotated[str | None, QueryParameter(name="next", max_length=500)] = None,
 ) -> Response[Any]:
     status = await consent.consent_status(db, viewer.account.id)
@@ -40,7 +40,7 @@ async def consent_page(
 async def consent_submit(
     request: Request[Any, Any, Any],
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     next_url = safe_next(request, data.get("next"))

@@ -14,10 +14,10 @@ from app.domain import otp, profile
 from app.domain.errors import DomainError
 from app.i18n import N_, get_locale, gettext
 from app.routes.consent import CLIENT_PURPOSES
-from app.routes.deps import DB, AppSettings
+from app.routes.deps import DB, AppSettings, SignedIn
 from app.routes.rendering import Form, Multipart, forbidden_page, page_context
 from app.security.telegram import InvalidInitData, validate_shared_contact
-from app.security.web import Viewer, actor_of, clear_session_cookie
+from app.security.web import actor_of, clear_session_cookie
 from app.settings import secret_key_for
 
 
@@ -31,7 +31,7 @@ def _saved(request: Request[Any, Any, Any], what: str) -> Redirect:
 
 
 async def _me_page(
-    request: Request[Any, Any, Any], db: DB, viewer: Viewer, *, status: int = 200, **context: Any
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn, *, status: int = 200, **context: Any
 ) -> Template:
     """The person's own page: profile, contacts, language, where they are signed in, rights."""
     data = await profile.my_data(db, viewer.account.id)
@@ -50,13 +50,13 @@ async def _me_page(
 
 
 @get("/app/me", include_in_schema=False, name="me:page")
-async def me_page(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -> Response[Any]:
+async def me_page(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     return await _me_page(request, db, viewer, saved=request.query_params.get("saved"))
 
 
 @post("/app/me/name", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="me:name")
 async def me_name(
-    request: Request[Any, Any, Any], db: DB, viewer: Viewer,
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:  # fmt: skip
     await profile.rename(db, viewer.account.id, data.get("name") or "")
@@ -68,7 +68,7 @@ async def me_contact(
     request: Request[Any, Any, Any],
     db: DB,
     settings: AppSettings,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     """Change the phone or e-mail: a code goes to the new address first (policy 8.2)."""
@@ -100,7 +100,7 @@ async def me_contact_verify(
     request: Request[Any, Any, Any],
     db: DB,
     settings: AppSettings,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     contact = (data.get("contact") or "").strip()[:254]
@@ -131,7 +131,7 @@ async def me_telegram_contact(
     request: Request[Any, Any, Any],
     db: DB,
     settings: AppSettings,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     """The phone shared with Telegram's requestContact: signed by Telegram, so no code is needed."""
@@ -158,7 +158,9 @@ async def me_telegram_contact(
     status_code=HTTP_303_SEE_OTHER,
     name="me:write-access",
 )
-async def me_write_access(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -> Response[Any]:
+async def me_write_access(
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn
+) -> Response[Any]:
     """The person allowed the bot to write (``requestWriteAccess``): notify them in Telegram.
 
     If they revoke it later, the bot's send fails and delivery falls back to SMS or e-mail."""
@@ -173,7 +175,7 @@ async def me_write_access(request: Request[Any, Any, Any], db: DB, viewer: Viewe
     name="me:sign-out-others",
 )
 async def me_sign_out_others(
-    request: Request[Any, Any, Any], db: DB, viewer: Viewer
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn
 ) -> Response[Any]:
     """Sign out on every other device (a lost phone, a shared computer): their tokens die at
     once. Recorded as a security event with where the request came from (policy 2.6)."""
@@ -187,7 +189,7 @@ async def me_sign_out_others(
 async def me_avatar(
     request: Request[Any, Any, Any],
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, Any], Multipart],
 ) -> Response[Any]:
     upload = data.get("avatar")
@@ -209,14 +211,14 @@ async def me_avatar(
     name="me:avatar-delete",
 )
 async def me_avatar_delete(
-    request: Request[Any, Any, Any], db: DB, viewer: Viewer
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn
 ) -> Response[Any]:
     await profile.remove_avatar(db, viewer.account.id, actor=actor_of(request, viewer.account.id))
     return _saved(request, "avatar")
 
 
 @get("/app/me/avatar", include_in_schema=False, name="me:avatar-image")
-async def me_avatar_image(db: DB, viewer: Viewer) -> Response[Any]:
+async def me_avatar_image(db: DB, viewer: SignedIn) -> Response[Any]:
     avatar = await profile.avatar_image(db, viewer.account.id)
     if avatar is None:
         return Response(b"", status_code=404)
@@ -224,7 +226,7 @@ async def me_avatar_image(db: DB, viewer: Viewer) -> Response[Any]:
 
 
 @get("/app/me/export", include_in_schema=False, name="me:export")
-async def me_export(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -> Response[Any]:
+async def me_export(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     """A copy of everything held about the person (policy 8.1), as a ZIP of JSON and CSV."""
     archive = await profile.export(
         db, viewer.account.id, actor=actor_of(request, viewer.account.id)
@@ -243,7 +245,7 @@ async def me_export(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -> 
     name="me:withdraw",
 )
 async def me_withdraw_consent(
-    request: Request[Any, Any, Any], db: DB, viewer: Viewer
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn
 ) -> Response[Any]:
     await profile.withdraw_consent(
         db, viewer.account.id, channel="mini_app", actor=actor_of(request, viewer.account.id)
@@ -253,7 +255,7 @@ async def me_withdraw_consent(
 
 @post("/app/me/delete", include_in_schema=False, status_code=200, name="me:delete")
 async def me_delete(
-    request: Request[Any, Any, Any], db: DB, viewer: Viewer,
+    request: Request[Any, Any, Any], db: DB, viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:  # fmt: skip
     """Delete the account (policy 8.3). Sessions end at once; the person is signed out."""

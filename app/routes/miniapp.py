@@ -25,9 +25,9 @@ from app.domain.accounts import ByAccount
 from app.domain.availability import Slot
 from app.domain.errors import ConsentRequired, DomainError, NotFound, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext, localized
-from app.routes.deps import DB
+from app.routes.deps import DB, MaybeSignedIn, SignedIn
 from app.routes.rendering import Form, consent_redirect, error_page, page_context, see_other
-from app.security.web import Viewer, actor_of
+from app.security.web import actor_of
 
 DAYS_SHOWN = 14
 MAX_ID = 2**63 - 1
@@ -130,7 +130,7 @@ def _picker(found: choices.Choices, staff_id: int | None, day_param: str | None)
 
 @get("/app/b/{slug:str}", include_in_schema=False, name="miniapp:business")
 async def business_page(
-    request: Request[Any, Any, Any], slug: FromPath[str], db: DB, maybe_viewer: Viewer | None
+    request: Request[Any, Any, Any], slug: FromPath[str], db: DB, maybe_viewer: MaybeSignedIn
 ) -> Template:
     shop = await catalog.storefront(db, slug)
     categories: OrderedDict[str, list[Any]] = OrderedDict()
@@ -152,7 +152,7 @@ async def service_page(
     slug: FromPath[str],
     service_id: FromPath[int],
     db: DB,
-    maybe_viewer: Viewer | None,
+    maybe_viewer: MaybeSignedIn,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Template:
@@ -173,7 +173,7 @@ async def times_partial(
     slug: FromPath[str],
     service_id: FromPath[int],
     db: DB,
-    maybe_viewer: Viewer | None,
+    maybe_viewer: MaybeSignedIn,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Response[Any]:
@@ -208,7 +208,7 @@ async def confirm_page(
     request: Request[Any, Any, Any],
     slug: FromPath[str],
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     service: Annotated[int, QueryParameter(ge=1, le=MAX_ID)],
     start: Annotated[str, QueryParameter(max_length=40)],
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
@@ -239,7 +239,7 @@ async def book(
     request: HTMXRequest,
     slug: FromPath[str],
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     service_id = _parse_id(data.get("service_id"), "service_id")
@@ -277,7 +277,7 @@ async def book(
 
 
 @get("/app/bookings", include_in_schema=False, name="miniapp:bookings")
-async def my_bookings(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -> Response[Any]:
+async def my_bookings(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     items = await bookings.client_bookings(db, ByAccount(viewer.account.id))
     now = datetime.now(UTC)
     upcoming = sorted((b for b in items if b.is_live and b.end > now), key=lambda b: b.start)
@@ -290,7 +290,7 @@ async def my_bookings(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -
 
 @get("/app/bookings/{booking_id:int}", include_in_schema=False, name="miniapp:booking")
 async def booking_page(
-    request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: Viewer
+    request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
     page = await bookings.client_booking(db, _bounded(booking_id), by=ByAccount(viewer.account.id))
     return Template(
@@ -318,7 +318,7 @@ async def booking_page(
     name="miniapp:cancel",
 )
 async def cancel_booking(
-    request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: Viewer
+    request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
     page = request.app.route_reverse("miniapp:booking", booking_id=booking_id)
     try:
@@ -340,7 +340,7 @@ async def reschedule_page(
     request: HTMXRequest,
     booking_id: BookingId,
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Response[Any]:
@@ -373,7 +373,7 @@ async def reschedule(
     request: Request[Any, Any, Any],
     booking_id: BookingId,
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
@@ -390,7 +390,7 @@ async def reschedule(
 
 
 @get("/app/bookings/{booking_id:int}/calendar.ics", include_in_schema=False, name="miniapp:ics")
-async def booking_ics(booking_id: BookingId, db: DB, viewer: Viewer) -> Response[Any]:
+async def booking_ics(booking_id: BookingId, db: DB, viewer: SignedIn) -> Response[Any]:
     from icalendar import Calendar, Event
 
     page = await bookings.client_booking(db, _bounded(booking_id), by=ByAccount(viewer.account.id))
@@ -422,7 +422,7 @@ async def booking_ics(booking_id: BookingId, db: DB, viewer: Viewer) -> Response
 
 @get("/app/bookings/{booking_id:int}/messages", include_in_schema=False, name="miniapp:messages")
 async def booking_messages(
-    request: HTMXRequest, booking_id: BookingId, db: DB, viewer: Viewer
+    request: HTMXRequest, booking_id: BookingId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
     """The thread as a partial; the booking page polls it so new messages appear by themselves.
     Reading changes nothing: the partial asks ``miniapp:messages-read`` (a POST) when it shows
@@ -445,7 +445,7 @@ async def booking_messages(
     status_code=HTTP_204_NO_CONTENT,
     name="miniapp:messages-read",
 )
-async def mark_messages_read(booking_id: BookingId, db: DB, viewer: Viewer) -> None:
+async def mark_messages_read(booking_id: BookingId, db: DB, viewer: SignedIn) -> None:
     await messages.mark_read(db, _bounded(booking_id), by=ByAccount(viewer.account.id))
 
 
@@ -459,7 +459,7 @@ async def post_message(
     request: HTMXRequest,
     booking_id: BookingId,
     db: DB,
-    viewer: Viewer,
+    viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     page = request.app.route_reverse("miniapp:booking", booking_id=booking_id)

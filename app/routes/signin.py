@@ -13,10 +13,9 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from app.domain import otp, profile
 from app.domain.errors import DomainError
 from app.i18n import LOCALES, N_, get_locale, gettext
-from app.routes.deps import DB, AppSettings
+from app.routes.deps import DB, AppSettings, MaybeSignedIn, SignedIn
 from app.routes.rendering import Form, page_context
 from app.security.web import (
-    Viewer,
     client_ip,
     provide_viewer,
     same_origin,
@@ -56,7 +55,7 @@ def _signin_page(
 @get("/app/signin", include_in_schema=False, name="signin:page")
 async def signin_page(
     request: Request[Any, Any, Any],
-    maybe_viewer: Viewer | None,
+    maybe_viewer: MaybeSignedIn,
     next_url: Annotated[str | None, QueryParameter(name="next", max_length=500)] = None,
 ) -> Response[Any]:
     if maybe_viewer is not None:
@@ -128,7 +127,7 @@ async def signin_verify(
 async def choose_locale(
     request: Request[Any, Any, Any],
     db: DB,
-    maybe_viewer: Viewer | None,
+    maybe_viewer: MaybeSignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     """Save the language on the account (the explicit choice beats Telegram and the browser);
@@ -147,7 +146,7 @@ async def choose_locale(
 
 
 @post("/app/logout", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="signin:logout")
-async def logout(request: Request[Any, Any, Any], db: DB, viewer: Viewer) -> Response[Any]:
+async def logout(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     await sign_out(db, request, viewer)
     return Redirect(request.app.route_reverse("signin:page"), status_code=HTTP_303_SEE_OTHER)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
@@ -175,7 +175,9 @@ def same_origin(request: Request[Any, Any, Any]) -> bool:
 
 
 async def provide_maybe_viewer(
-    request: Request[Any, Any, Any], db: Database, settings: Settings
+    request: Request[Any, Any, Any],
+    db: NamedDependency[Database],
+    settings: NamedDependency[Settings],
 ) -> Viewer | None:
     """Who is looking, if anyone; their language applies unless the page asks for another."""
     viewer = await current_viewer(db, request, settings)
@@ -193,7 +195,9 @@ async def provide_viewer(request: Request[Any, Any, Any], maybe_viewer: Viewer |
     return maybe_viewer
 
 
-def provide_telegram(request: Request[Any, Any, Any], settings: Settings) -> InitData:
+def provide_telegram(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+) -> InitData:
     """``/api/v1``: the client is whoever signed ``Authorization: tma <initData>``."""
     scheme, _, raw = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "tma" or not raw:
@@ -204,7 +208,9 @@ def provide_telegram(request: Request[Any, Any, Any], settings: Settings) -> Ini
         raise Unauthorized() from exc
 
 
-def provide_maybe_telegram(request: Request[Any, Any, Any], settings: Settings) -> InitData | None:
+def provide_maybe_telegram(
+    request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+) -> InitData | None:
     """Public reads: a valid signature only chooses the language; a bad one is ignored."""
     if not request.headers.get("authorization"):
         return None

@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 
 from app import landing
 from app.db.bootstrap import DatabaseUrls
-from app.domain.policy import read_versions
+from app.db.policy_versions import read_versions
 from app.main import create_app
 from app.settings import LOCALES
 from tests.conftest import BOT_TOKEN, ROOT, make_settings

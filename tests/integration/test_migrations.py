@@ -185,7 +185,7 @@ async def test_downgrade_to_base_and_upgrade_again(any_server: ServerHandle) -> 
 
 
 def _expected_versions() -> list[dict[str, Any]]:
-    """Read policy/versions.yml and hash the texts here, independently of app.domain.policy."""
+    """Read policy/versions.yml and hash the texts here, independently of app.db.policy_versions."""
     path = Path(os.environ.get("POLICY_VERSIONS_FILE", ROOT / "policy" / "versions.yml"))
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     out = []
