@@ -41,6 +41,7 @@ from jinja2 import TemplateError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app import links
 from app.i18n import N_, gettext, use_locale
 from app.settings import Settings
 from workers.channels import (
@@ -292,7 +293,7 @@ class Deliverer:
         url: str | None = None
         if business is not None:
             fields.update(business_fields(business))
-            url = f"{base}/app/b/{business.slug}"
+            url = links.business_page(base, business.slug)
         if booking is not None and business is not None:
             fields.update(booking_fields(booking, business, locale, no_name))
             if row.event in (
@@ -301,7 +302,7 @@ class Deliverer:
                 "booking.rescheduled",
                 REMINDER,
             ):
-                url = f"{base}/app/bookings/{booking.id}"
+                url = links.booking_page(base, booking.id)
         if row.event.startswith("staff."):
             url = None  # business people work in the dashboard, not the client's Mini App
         if row.event in MESSAGE_EVENTS:

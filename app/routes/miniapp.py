@@ -20,6 +20,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
+from app import links
 from app.domain import bookings, catalog, choices, messages
 from app.domain.accounts import ByAccount
 from app.domain.availability import Slot
@@ -128,7 +129,7 @@ def _picker(found: choices.Choices, staff_id: int | None, day_param: str | None)
 # --- browsing ---------------------------------------------------------------------------------
 
 
-@get("/app/b/{slug:str}", include_in_schema=False, name="miniapp:business")
+@get(links.BUSINESS_PAGE, include_in_schema=False, name="miniapp:business")
 async def business_page(
     request: Request[Any, Any, Any], slug: FromPath[str], db: DB, maybe_viewer: MaybeSignedIn
 ) -> Template:
@@ -288,7 +289,7 @@ async def my_bookings(request: Request[Any, Any, Any], db: DB, viewer: SignedIn)
     )
 
 
-@get("/app/bookings/{booking_id:int}", include_in_schema=False, name="miniapp:booking")
+@get(links.BOOKING_PAGE, include_in_schema=False, name="miniapp:booking")
 async def booking_page(
     request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: SignedIn
 ) -> Response[Any]:

@@ -38,7 +38,7 @@
   // Sign in with the signed initData when there is no session yet.
   if (body.getAttribute("data-signed-in") === "false" && !sessionStorage.getItem("pz-auth-tried")) {
     sessionStorage.setItem("pz-auth-tried", "1");
-    fetch("/auth/telegram", {
+    fetch(body.getAttribute("data-sign-in-url"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ init_data: tg.initData }),

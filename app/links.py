@@ -1,0 +1,24 @@
+"""The few page addresses that leave the app: links in notifications, written by workers that
+have no router to ask. The routes declare their paths with these same templates
+(``app.routes.miniapp``), so a link and the page it opens cannot drift apart."""
+
+from __future__ import annotations
+
+BUSINESS_PAGE = "/app/b/{slug:str}"
+BOOKING_PAGE = "/app/bookings/{booking_id:int}"
+
+
+def _fill(template: str, **params: object) -> str:
+    path = template
+    for name, value in params.items():
+        for kind in ("str", "int"):
+            path = path.replace("{" + f"{name}:{kind}" + "}", str(value))
+    return path
+
+
+def business_page(base: str, slug: str) -> str:
+    return base + _fill(BUSINESS_PAGE, slug=slug)
+
+
+def booking_page(base: str, booking_id: int) -> str:
+    return base + _fill(BOOKING_PAGE, booking_id=booking_id)
