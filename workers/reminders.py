@@ -36,20 +36,18 @@ _MISSING_CANDIDATES = text(
     "AND b.starts_at > CAST(:now AS timestamptz) + make_interval(mins => o.offset_min) "
     "AND b.starts_at <= CAST(:until AS timestamptz) + make_interval(mins => o.offset_min) "
     "JOIN accounts a ON a.id = b.account_id AND a.deleted_at IS NULL "
-    "WHERE b.status IN ('pending', 'confirmed') AND b.starts_at > :now"
+    "WHERE b.status = ANY (pz_live_statuses()) AND b.starts_at > :now"
 )
 _WITHDRAW = text(
     "UPDATE notifications n SET status = 'cancelled', last_error = CASE "
-    "WHEN b.status NOT IN ('pending', 'confirmed') THEN 'reminder withdrawn: booking ' || b.status "
+    "WHEN b.status <> ALL (pz_live_statuses()) THEN 'reminder withdrawn: booking ' || b.status "
     "ELSE 'reminder withdrawn: no longer one of the business''s reminder times' END "
     "FROM bookings b JOIN businesses z ON z.id = b.business_id "
     "WHERE n.booking_id = b.id AND n.event = 'booking.reminder' AND n.status = 'pending' "
-    "AND (b.status NOT IN ('pending', 'confirmed') OR NOT (round(extract(epoch FROM "
+    "AND (b.status <> ALL (pz_live_statuses()) OR NOT (round(extract(epoch FROM "
     "lower(b.period) - n.scheduled_at) / 60)::int = ANY (z.reminder_offsets_min))) "
     "RETURNING n.id"
 )
-
-_EXISTING = text("SELECT count(*) FROM notifications WHERE idempotency_key = ANY(:keys)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +75,5 @@ async def sweep(engine: AsyncEngine, now: datetime) -> ReminderSweep:
             )
             for row in rows
         ]
-        keys = sorted({m.idempotency_key for m in messages})
-        existing = await session.scalar(_EXISTING, {"keys": keys}) if keys else 0
-        await outbox.enqueue(session, messages)
-    return ReminderSweep(scheduled=len(keys) - int(existing or 0), withdrawn=withdrawn)
+        scheduled = await outbox.enqueue(session, messages)  # a reminder queued before: 0
+    return ReminderSweep(scheduled=scheduled, withdrawn=withdrawn)

@@ -349,7 +349,6 @@ def plan_booking(
         "comment": request.comment,
         "idempotency_key": request.idempotency_key if person else None,
         "now": now.isoformat(),
-        "now_key": now.isoformat(timespec="seconds"),
         "event": event,
         "payload": payload,
         "candidates": rows,
@@ -359,7 +358,6 @@ def plan_booking(
                 "account_id": m.account_id,
                 "locale": m.locale,
                 "at": m.scheduled_at.isoformat(),
-                "key": m.key_for("{booking}"),
             }
             for m in messages
         ],

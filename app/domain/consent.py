@@ -40,13 +40,9 @@ async def current_policy(session: AsyncSession, today: date | None = None) -> Po
     return PolicyInfo(version=row.version, purposes=list(row.purposes), material=row.material)
 
 
-# the person's latest consent event, and whether a material policy change has taken effect since
-_LATEST = text(
-    "SELECT c.action, c.purposes, EXISTS (SELECT 1 FROM policy_versions p, policy_versions g "
-    "WHERE g.version = c.policy_version AND p.material AND p.effective_at <= :today "
-    "AND p.effective_at > g.effective_at) AS changed_since "
-    "FROM consents c WHERE c.account_id = :a ORDER BY c.id DESC LIMIT 1"
-)
+# the one definition of a valid consent is the database's (app/db/sql/functions/pz_consent_ok.sql),
+# which the booking's own statement also calls
+_CONSENT_OK = text("SELECT pz_consent_ok(:a, :today, :required)")
 
 
 async def has_valid_consent(
@@ -54,10 +50,10 @@ async def has_valid_consent(
 ) -> bool:
     """Granted, not withdrawn since, and no material policy change has taken effect since."""
     today = today or datetime.now(UTC).date()
-    latest = (await session.execute(_LATEST, {"a": account_id, "today": today})).first()
-    if latest is None or latest.action != "granted":
-        return False
-    return set(latest.purposes) >= REQUIRED_PURPOSES and not latest.changed_since
+    required = sorted(REQUIRED_PURPOSES)
+    return bool(
+        await session.scalar(_CONSENT_OK, {"a": account_id, "today": today, "required": required})
+    )
 
 
 async def require_consent(session: AsyncSession, account_id: int) -> None:

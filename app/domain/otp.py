@@ -94,7 +94,7 @@ class KeyedOutgoing(outbox.Outgoing):
     key: str = ""
 
     @property
-    def idempotency_key(self) -> str:
+    def own_key(self) -> str | None:
         return self.key
 
 

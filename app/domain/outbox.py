@@ -1,7 +1,8 @@
 """Write notification rows in the caller's transaction; the workers deliver them.
 
 Each row's idempotency key names (event, booking, channel, recipient, scheduled time), so a
-retried transaction or a second scheduler can never queue the same message twice.
+retried transaction or a second scheduler can never queue the same message twice. The database
+builds it (``pz_notification_key``), for the rows written here and in SQL alike.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.i18n import N_, gettext
 
+# the key is pz_notification_key's (app/db/sql/functions), the one definition every writer uses
 _INSERT = text(
     "INSERT INTO notifications (business_id, booking_id, account_id, address, event, channel, "
     "locale, payload, idempotency_key, scheduled_at) "
-    "SELECT * FROM unnest(CAST(:business_id AS bigint[]), CAST(:booking_id AS bigint[]), "
+    "SELECT b, bk, a, addr, ev, ch, loc, pl, "
+    "coalesce(k, pz_notification_key(ev, bk, ch, a, addr, at)), at "
+    "FROM unnest(CAST(:business_id AS bigint[]), CAST(:booking_id AS bigint[]), "
     "CAST(:account_id AS bigint[]), CAST(:address AS text[]), CAST(:event AS text[]), "
     "CAST(:channel AS text[]), CAST(:locale AS text[]), CAST(:payload AS jsonb[]), "
     "CAST(:key AS text[]), CAST(:scheduled_at AS timestamptz[])) "
+    "AS m(b, bk, a, addr, ev, ch, loc, pl, k, at) "
     "ON CONFLICT (idempotency_key) DO NOTHING"
 )
 
@@ -48,17 +53,10 @@ class Outgoing:
     payload: dict[str, Any] | None = None
 
     @property
-    def idempotency_key(self) -> str:
-        return self.key_for(str(self.booking_id or "-"))
-
-    def key_for(self, booking: str) -> str:
-        """The key with ``booking`` in the booking's place (a placeholder when the booking's id
-        is not known yet: ``pz_booking_insert`` fills it in)."""
-        recipient = f"a{self.account_id}" if self.account_id else f"x{self.address}"
-        return (
-            f"{self.event}:{booking}:{self.channel}:{recipient}:"
-            f"{self.scheduled_at.isoformat(timespec='seconds')}"
-        )
+    def own_key(self) -> str | None:
+        """A key of the message's own; None: the database's ``pz_notification_key`` (event,
+        booking, channel, recipient, time), the one rule every writer of the outbox follows."""
+        return None
 
 
 def columns(messages: Sequence[Outgoing]) -> dict[str, list[Any]]:
@@ -72,16 +70,18 @@ def columns(messages: Sequence[Outgoing]) -> dict[str, list[Any]]:
         "channel": [m.channel for m in messages],
         "locale": [m.locale for m in messages],
         "payload": [msgspec.json.encode(m.payload or {}).decode() for m in messages],
-        "key": [m.idempotency_key for m in messages],
+        "key": [m.own_key for m in messages],
         "scheduled_at": [m.scheduled_at for m in messages],
     }
 
 
-async def enqueue(session: AsyncSession, messages: list[Outgoing]) -> None:
-    """Queue messages in one statement, in the current transaction."""
+async def enqueue(session: AsyncSession, messages: list[Outgoing]) -> int:
+    """Queue messages in one statement, in the current transaction; returns how many were new
+    (a message already queued under the same key is not queued again)."""
     if not messages:
-        return
-    await session.execute(_INSERT, columns(messages))
+        return 0
+    result = await session.execute(_INSERT, columns(messages))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def cancel_pending(

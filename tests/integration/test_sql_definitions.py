@@ -30,7 +30,7 @@ from app.db.session import Database
 from app.db.urls import to_libpq
 from app.domain.audit import Actor
 from app.domain.bookings import cancel_booking_in
-from app.domain.outbox import Outgoing
+from app.domain.outbox import Outgoing, enqueue
 from app.models import Booking, Business
 from app.models.bookings import LIVE_STATUSES
 from tests.conftest import ServerHandle
@@ -326,9 +326,10 @@ async def test_the_live_statuses_are_defined_once(database: DatabaseUrls) -> Non
         await conn.close()
 
 
-async def test_python_builds_the_notification_key_pz_notification_key_builds(
-    database: DatabaseUrls,
+async def test_the_outbox_writes_the_key_pz_notification_key_builds(
+    db: Database, database: DatabaseUrls, owner_session: AsyncSession
 ) -> None:
+    """Python queues messages without building keys: the database's one rule names them."""
     moment = datetime(2026, 12, 1, 10, 15, 30, 987654, tzinfo=UTC)
     messages = [
         Outgoing(event="booking.created", scheduled_at=moment, account_id=41, booking_id=7),
@@ -337,16 +338,36 @@ async def test_python_builds_the_notification_key_pz_notification_key_builds(
                  booking_id=12, channel="sms"),
         Outgoing(event="otp.code", scheduled_at=moment, address="+77010000000", channel="sms"),
     ]  # fmt: skip
+    expected = [
+        "booking.created:7:auto:a41:2026-12-01T10:15:30+00:00",
+        "staff.booking.cancelled:9:auto:a5:2026-12-01T10:15:30+00:00",
+        "booking.reminder:12:sms:a3:2026-11-30T10:15:30+00:00",
+        "otp.code:-:sms:x+77010000000:2026-12-01T10:15:30+00:00",
+    ]
     conn = await connect(database.owner)
     try:
-        for m in messages:
+        for m, key in zip(messages, expected, strict=True):
             in_sql = await conn.fetchval(
                 "SELECT pz_notification_key($1, $2, $3, $4, $5, $6)",
                 m.event, m.booking_id, m.channel, m.account_id, m.address, m.scheduled_at,
             )  # fmt: skip
-            assert in_sql == m.idempotency_key
+            assert in_sql == key
     finally:
         await conn.close()
+    # and the outbox's own INSERT writes that key: Python builds none
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    person = await make_person(owner_session)
+    booking_id = await book(db, business, person.id, days_ahead=3)
+    note = Outgoing(event="probe", scheduled_at=moment, account_id=person.id,
+                    business_id=business.id, booking_id=booking_id)  # fmt: skip
+    async with db.transaction(business_id=business.id) as session:
+        await enqueue(session, [note])
+        written = await session.scalar(
+            text("SELECT idempotency_key FROM notifications WHERE event = 'probe'")
+        )
+        await session.rollback()
+    assert written == f"probe:{booking_id}:auto:a{person.id}:2026-12-01T10:15:30+00:00"
 
 
 async def test_erasure_writes_the_key_the_booking_path_writes_for_the_same_event(
