@@ -134,7 +134,7 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
 
 
 def _cmd_worker(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
-    from workers.settings import run_worker
+    from workers.runner import run_worker
 
     return run_worker(settings, urls.worker, concurrency=args.concurrency)
 

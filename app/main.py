@@ -118,7 +118,7 @@ def create_app(
 def _worker_lifespan(settings: Settings, worker_url: str | None) -> list[Any]:
     if not worker_url:
         return []
-    from workers.settings import in_process_worker
+    from workers.runner import in_process_worker
 
     return [in_process_worker(settings, worker_url)]
 

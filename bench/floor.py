@@ -24,8 +24,8 @@ import msgspec
 from app.db.urls import to_libpq
 from app.domain import bookings
 from app.domain.audit import Actor
+from app.domain.availability_reader import AvailabilityReader, build_query
 from app.domain.consent import REQUIRED_PURPOSES
-from app.domain.schedules import AvailabilityReader, build_query
 from bench import fixtures
 
 _BOOKING_CONTEXT = "SELECT pz_booking_context($1, $2, NULL, $3, $4, $5, NULL, $6, $7, $8, $9)::text"

@@ -1,5 +1,5 @@
 """Background work on SAQ: the notification relay and its channels, reminders, housekeeping.
 
-Start with ``workers/settings.py`` (queue, jobs, cron, how a worker runs), then
+Start with ``workers/runner.py`` (queue, jobs, cron, how a worker runs), then
 ``workers/relay.py`` (how a notification row is delivered exactly once where it can be).
 """

@@ -32,7 +32,7 @@ from workers.channels.dev import DevOutbox
 from workers.channels.email import EmailChannel
 from workers.channels.sms import SmsChannel
 from workers.channels.telegram import TelegramChannel
-from workers.messages import Renderer
+from workers.notification_texts import Renderer
 from workers.relay import Deliverer, Relay, RelayConfig, utcnow
 from workers.wake import OutboxWake
 

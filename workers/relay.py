@@ -68,7 +68,7 @@ from workers.context import (
     policy_fields,
     shorten,
 )
-from workers.messages import Renderer, UnknownEvent
+from workers.notification_texts import Renderer, UnknownEvent
 from workers.routing import Route, candidates, choose
 
 log = structlog.get_logger("pozapisi.relay")

@@ -32,6 +32,14 @@ from app.domain.accounts import (
 )
 from app.domain.audit import Actor
 from app.domain.availability import SlotQuery, blocked_period, is_slot_available
+from app.domain.availability_reader import (
+    Availability,
+    AvailabilityReader,
+    Key,
+    Offer,
+    availability_reader,
+    build_query,
+)
 from app.domain.consent import REQUIRED_PURPOSES
 from app.domain.errors import (
     ConsentRequired,
@@ -43,14 +51,6 @@ from app.domain.errors import (
 )
 from app.domain.members import Member
 from app.domain.messages import thread
-from app.domain.schedules import (
-    Availability,
-    AvailabilityReader,
-    Key,
-    Offer,
-    availability_reader,
-    build_query,
-)
 from app.i18n import N_, gettext, set_locale
 from app.models import Account, Booking, Business, Message, Staff
 from app.models.bookings import LIVE_STATUSES

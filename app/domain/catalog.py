@@ -8,8 +8,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
+from app.domain.availability_reader import business_by_slug
 from app.domain.errors import NotFound
-from app.domain.schedules import business_by_slug
 from app.models import Business, Service, Staff
 
 _STAFF_BY_SERVICE = text(

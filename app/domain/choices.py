@@ -14,10 +14,10 @@ from app.db.session import Database, set_context
 from app.domain.access import booking_for
 from app.domain.accounts import ByAccount
 from app.domain.availability import Slot, find_slots
+from app.domain.availability_reader import Offer, business_by_slug, load_query, service_offers
 from app.domain.catalog import active_staff
 from app.domain.consent import require_consent
 from app.domain.errors import NotFound
-from app.domain.schedules import Offer, business_by_slug, load_query, service_offers
 from app.i18n import N_, gettext
 from app.models import Booking, Business, Service, Staff
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import bookings
 from app.domain.audit import SYSTEM
 from app.domain.availability import find_slots
+from app.domain.availability_reader import load_query, service_offers
 from app.domain.errors import SlotTaken
-from app.domain.schedules import load_query, service_offers
 from app.models import Business, Service, Staff, StaffService, WorkingHours
 
 SLUG = "demo-salon"

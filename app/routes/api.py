@@ -1,4 +1,4 @@
-"""Public JSON API, ``/api/v1`` — the contract pinned in DESIGN.md.
+"""Public JSON API, ``/api/v1`` — a published contract: paths, bodies and error codes stay as they are.
 
 Clients authenticate by header only (``Authorization: tma <initData>``); no cookie is read here,
 so the API needs no CSRF protection. Errors leave through ``app.routes.errors``.
@@ -22,8 +22,8 @@ from litestar.params import (
 
 from app.domain import bookings, catalog, consent
 from app.domain.accounts import ByTelegram, telegram_locale
+from app.domain.availability_reader import available_slots
 from app.domain.errors import ValidationFailed
-from app.domain.schedules import available_slots
 from app.i18n import N_, get_locale, gettext, localized, set_locale
 from app.routes.deps import DB, AppSettings, MaybeTelegram, Telegram
 from app.security.web import actor_of

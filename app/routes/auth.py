@@ -1,4 +1,4 @@
-"""Sign-in endpoints. ``POST /auth/telegram`` is pinned in DESIGN.md: the signature of
+"""Sign-in endpoints. ``POST /auth/telegram`` is part of the published API contract: the signature of
 ``initData`` is the proof, so it needs no CSRF token."""
 
 from __future__ import annotations

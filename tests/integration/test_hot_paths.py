@@ -21,7 +21,7 @@ from app.db.session import Database
 from app.domain import bookings
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
-from app.domain.schedules import (
+from app.domain.availability_reader import (
     availability_reader,
     build_query,
     decode_context,

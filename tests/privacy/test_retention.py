@@ -25,7 +25,7 @@ from tests.conftest import make_settings
 from tests.factories import create_business
 from tests.privacy.conftest import SECRET, Person, make_person, random_ip
 from workers import maintenance, retention
-from workers.settings import cron_jobs
+from workers.runner import cron_jobs
 
 # The policy's own numbers, written out here so that the implementation cannot move them.
 TECHNICAL_DATA_GONE_WITHIN = timedelta(days=30)  # 7.2: after the account is deleted
@@ -183,7 +183,7 @@ async def test_retention_clears_every_column_that_holds_an_ip_or_a_user_agent(
     deleted_at = datetime.now(UTC)
     async with db.transaction(account_id=person.id) as session:
         await erase_account(session, person.id, now=deleted_at)
-    # the daily jobs (workers.settings.cron_jobs), the retention run 30 days after the deletion
+    # the daily jobs (workers.runner.cron_jobs), the retention run 30 days after the deletion
     await maintenance.purge_expired(worker_engine, datetime.now(UTC))
     await retention.enforce(worker_engine, deleted_at + TECHNICAL_DATA_GONE_WITHIN)
     assert await holding(owner_session, ip, agent) == dict.fromkeys(seeded, 0)

@@ -288,7 +288,7 @@ async def saq_worker(wsettings: Settings, wdb: DatabaseUrls) -> AsyncIterator[An
     """One SAQ worker in this event loop, exactly as ``pozapisi run`` runs it in-process."""
     from types import SimpleNamespace
 
-    from workers.settings import in_process_worker
+    from workers.runner import in_process_worker
 
     app = SimpleNamespace(state=SimpleNamespace())
     async with in_process_worker(wsettings, wdb.worker)(app):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workers.context import BookingInfo, BusinessInfo, booking_fields, business_fields
-from workers.messages import EVENTS, Renderer, UnknownEvent
+from workers.notification_texts import EVENTS, Renderer, UnknownEvent
 
 CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
 KAZAKH = set("әғқңөұүһі")

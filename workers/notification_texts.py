@@ -1,4 +1,4 @@
-"""Message texts: one Jinja template per event in ``app/templates/messages/``, in ru, kk and en.
+"""Message texts: one Jinja template per event in ``app/templates/notifications/``, in ru, kk and en.
 
 A template defines blocks: ``subject``, ``body`` (Telegram's HTML subset: ``<b>``, ``<i>``,
 ``<a>``; newlines kept), ``sms`` (short plain text; a Cyrillic SMS part holds 70 characters) and
@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 from app import i18n
 from workers.channels import Button, Rendered
 
-TEMPLATE_DIR = Path(i18n.__file__).resolve().parent.parent / "templates" / "messages"
+TEMPLATE_DIR = Path(i18n.__file__).resolve().parent.parent / "templates" / "notifications"
 
 CLIENT_BOOKING_EVENTS = (
     "booking.created",
