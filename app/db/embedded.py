@@ -44,20 +44,6 @@ def find_bindir() -> Path:
     raise EmbeddedServerError(f"no PostgreSQL binaries in {root}")
 
 
-def system_bindir() -> Path | None:
-    """The machine's own PostgreSQL binaries, if any (used by tests to cover a second version)."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)  # noqa: S603
-        if out.returncode == 0:
-            candidates.insert(0, Path(out.stdout.strip()))
-    for path in candidates:
-        if (path / "pg_ctl").exists() and (path / "initdb").exists():
-            return path
-    return None
-
-
 @dataclass
 class EmbeddedServer:
     """One PostgreSQL cluster in ``root`` (``root/data`` holds the cluster)."""

@@ -30,10 +30,3 @@ def with_user(dsn: str, user: str) -> str:
 def with_database(dsn: str, database: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
-
-
-def user_of(dsn: str) -> str | None:
-    netloc = urlsplit(dsn).netloc
-    if "@" not in netloc:
-        return None
-    return netloc.rsplit("@", 1)[0].split(":", 1)[0] or None

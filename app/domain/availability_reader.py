@@ -129,12 +129,7 @@ class SlotContext(msgspec.Struct, frozen=True):
         return {staff: Offer(staff, duration, price) for staff, duration, price in self.offers}
 
 
-_decode_context = msgspec.json.Decoder(SlotContext).decode
 _decode_schedule = msgspec.json.Decoder(Schedule).decode
-
-
-def decode_context(raw: str | bytes) -> SlotContext:
-    return _decode_context(raw)
 
 
 class _Rules(Protocol):

@@ -96,19 +96,6 @@ class BookingRequest:
     client_phone: str | None = None
 
 
-def booking_view(booking: Booking, tz: str) -> dict[str, Any]:
-    zone = ZoneInfo(tz)
-    assert booking.period.lower is not None and booking.period.upper is not None
-    return {
-        "id": booking.id,
-        "status": booking.status,
-        "start": booking.period.lower.astimezone(zone).isoformat(),
-        "end": booking.period.upper.astimezone(zone).isoformat(),
-        "staff_id": booking.staff_id,
-        "service_id": booking.service_id,
-    }
-
-
 def _snapshot(booking: Booking) -> dict[str, Any]:
     return snapshot(
         booking.status, booking.staff_id, booking.service_id, booking.period.lower,
@@ -203,14 +190,6 @@ async def _notify_booking(
             )
         )
     await outbox.enqueue(session, messages)
-
-
-async def existing_by_key(session: AsyncSession, account_id: int, key: str) -> Booking | None:
-    return (
-        await session.execute(
-            select(Booking).where(Booking.account_id == account_id, Booking.idempotency_key == key)
-        )
-    ).scalar_one_or_none()
 
 
 class _Rules(Protocol):

@@ -34,6 +34,7 @@ from app.domain.accounts import (
 from app.domain.audit import Actor
 from app.domain.consent import has_valid_consent
 from app.domain.errors import Unauthorized
+from app.domain.members import ROLES, Member, membership
 from app.i18n import set_locale
 from app.models import Account
 from app.security import sessions
@@ -248,3 +249,19 @@ async def sign_in_with_telegram(
             ip=client_ip(request), user_agent=request.headers.get("user-agent"),
         )  # fmt: skip
     return TelegramSignIn(account_id, consent_required, token)
+
+
+def member_of(at_least: str) -> Provide:
+    """Dependency ``member``: the signed-in viewer as a member of the business ``business_id``
+    names, with at least the role ``at_least`` (master < admin < owner); anyone else gets 404,
+    never a hint that the business exists. Domain calls take the ``Member`` and act for its
+    business in their transaction: this is where the tenant comes from, and the only place."""
+    if at_least not in ROLES:
+        raise ValueError(f"unknown role {at_least!r}")
+
+    async def provide_member(
+        viewer: NamedDependency[Viewer], db: NamedDependency[Database], business_id: int
+    ) -> Member:
+        return await membership(db, viewer.account.id, business_id, at_least=at_least)
+
+    return Provide(provide_member)

@@ -22,13 +22,15 @@ from app.domain import bookings
 from app.domain.audit import Actor
 from app.domain.availability import find_slots
 from app.domain.availability_reader import (
+    SlotContext,
     availability_reader,
     build_query,
-    decode_context,
     public_holidays,
 )
 from tests.factories import local_start, new_business
 from tests.helpers import TelegramUser, assert_error, booking_body, grant_consent
+
+decode_context = msgspec.json.Decoder(SlotContext).decode  # pz_slot_context's document
 
 pytestmark = pytest.mark.policy("10.3")
 
