@@ -69,7 +69,10 @@ async def audit_verify(owner_url: str) -> list[tuple[int, int, int | None, str]]
 
 
 def _cmd_db_upgrade(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
-    asyncio.run(bootstrap.upgrade(urls.owner))
+    applied = asyncio.run(bootstrap.upgrade(urls.owner))
+    if applied:
+        named = ", ".join(applied) if len(applied) <= 10 else "every file"
+        print(f"applied {len(applied)} definitions from app/db/sql ({named})")
     print("database is up to date")
     return 0
 
