@@ -25,9 +25,10 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.session import make_engine
+from app.integrations.tls import outbound_tls_context
 from app.settings import Settings
 from workers import maintenance, reminders, retention
-from workers.channels import Channel, outbound_tls_context, require_encrypted
+from workers.channels import Channel, require_encrypted
 from workers.channels.dev import DevOutbox
 from workers.channels.email import EmailChannel
 from workers.channels.sms import SmsChannel

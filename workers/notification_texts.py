@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app import i18n
 from workers.channels import Button, Rendered
@@ -131,8 +131,3 @@ class Renderer:
             button=button,
             render_email=render_email,
         )
-
-
-def escape_html(value: str) -> str:
-    """Escape for Telegram's HTML parse mode (used by the webhook's fixed replies)."""
-    return str(escape(value))

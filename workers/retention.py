@@ -7,9 +7,9 @@
   person's identity at once but leaves these for ``TECHNICAL_DATA_KEPT`` (a week, so abuse
   just before a deletion can still be looked into); the first daily run after that removes
   them from every table that holds them (``pz_purge_technical``, migration 0009): the audit
-  log's side table, consent records, security events and sessions. ``TECHNICAL_COLUMNS``
-  names every such column; a test compares it with the live schema, so a new table with an IP
-  or user agent fails CI until retention covers it.
+  log's side table, consent records, security events and sessions. A test seeds a value in
+  every IP or user-agent column the live schema has and sees each one gone, so a new table
+  with an IP or user agent fails CI until retention covers it.
 * 7.3 — invoices and payments are kept five years (each row's ``retain_until``, checked by
   the table), also when accounts are deleted, then purged by ``pz_purge_financial``
   (migration 0009), which never takes a date later than the database's own clock.
@@ -28,15 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 TECHNICAL_DATA_KEPT = timedelta(days=7)
 RETENTION_PROMISE = timedelta(days=30)  # policy 7.2; the job runs daily
 assert TECHNICAL_DATA_KEPT + timedelta(days=1) < RETENTION_PROMISE
-
-# (table, column) of every column holding an IP address or a user agent
-TECHNICAL_COLUMNS = frozenset({
-    ("audit_details", "ip"), ("audit_details", "user_agent"),
-    ("consent_technical", "ip"), ("consent_technical", "user_agent"),
-    ("security_events", "ip"), ("security_events", "user_agent"),
-    ("sessions", "ip"), ("sessions", "user_agent"),
-    ("otp_challenges", "ip"),  # deleted a day after the code expires (workers.maintenance)
-})  # fmt: skip
 
 _TECHNICAL = text("SELECT pz_purge_technical(:cutoff)")
 _FINANCIAL = text("SELECT pz_purge_financial(:today)")

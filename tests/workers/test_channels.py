@@ -6,6 +6,7 @@ import ssl
 
 import pytest
 
+from app.integrations.tls import outbound_tls_context
 from tests.conftest import BOT_TOKEN, make_settings
 from tests.workers.conftest import SMS_KEY, Mailbox
 from tests.workers.provider_stub import ProviderStub
@@ -15,7 +16,6 @@ from workers.channels import (
     PermanentError,
     Rendered,
     TransientError,
-    outbound_tls_context,
     require_encrypted,
 )
 from workers.channels.email import EmailChannel

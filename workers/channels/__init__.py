@@ -16,7 +16,6 @@ address or a credential (policy 5.2: providers get the address and the text, log
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -119,19 +118,6 @@ class Channel(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-def outbound_tls_context(min_version: str) -> ssl.SSLContext:
-    """Certificate-verifying client context refusing anything older than ``min_version``.
-
-    Policy 10.1 promises TLS 1.3 where the provider supports it; OUTBOUND_TLS_MIN=1.2 is the
-    documented escape hatch for a provider that does not.
-    """
-    context = ssl.create_default_context()
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3 if min_version == "1.3" else ssl.TLSVersion.TLSv1_2
-    )
-    return context
 
 
 def is_loopback(host: str | None) -> bool:
