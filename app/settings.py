@@ -6,6 +6,7 @@ start-up with a message naming the variable, never a traceback deep inside a dri
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -60,6 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     contact_phone_display: str = "+7 727 000 00 00"
     environment: str = "development"
     log_level: str = "INFO"
+    # proxies whose X-Forwarded-For / Forwarded is believed (CIDRs; none by default)
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -155,6 +158,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     public_base_url = get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    proxies = []
+    for entry in get("TRUSTED_PROXIES", "").split(","):
+        if entry.strip():
+            try:
+                proxies.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise SettingsError(
+                    f"TRUSTED_PROXIES: {entry.strip()!r} is not an IP address or network "
+                    "(give a comma-separated list such as 10.0.0.5,192.168.0.0/24)"
+                ) from None
     try:
         return Settings(
             database_url=_dsn("DATABASE_URL", get("DATABASE_URL")),
@@ -193,6 +206,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             contact_phone_display=get("CONTACT_PHONE_DISPLAY", "+7 727 000 00 00"),
             environment=environment,
             log_level=get("LOG_LEVEL", "INFO").upper(),
+            trusted_proxies=tuple(proxies),
         )
     except msgspec.ValidationError as exc:  # pragma: no cover - all fields are validated above
         raise SettingsError(str(exc)) from exc

@@ -470,9 +470,12 @@ async def request_contact_change(
     now: datetime | None = None,
     locale: str = "ru",
 ) -> int:
-    """Send a code to a new phone (``sms``) or e-mail of a signed-in account (policy 8.2)."""
+    """Send a code to a new phone (``sms``) or e-mail of a signed-in account (policy 8.2).
+
+    The answer is the same whether or not another account holds the address: that fact reaches
+    only whoever holds the address, at the confirmation, with the code sent to it (no account
+    enumeration)."""
     address = normalize_destination(channel, destination)
-    await _ensure_contact_free(session, channel, address, account_id)
     purpose = "change_phone" if channel == "sms" else "change_email"
     return await request_code(
         session, channel=channel, destination=address, ip=ip, secret=secret, purpose=purpose,

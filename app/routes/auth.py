@@ -13,7 +13,7 @@ from app.domain.errors import Unauthorized
 from app.routes.deps import DB, AppSettings
 from app.security import sessions
 from app.security.telegram import InvalidInitData, validate_init_data
-from app.security.web import sign_in_with_telegram
+from app.security.web import json_sign_in_guard, sign_in_with_telegram
 
 
 class TelegramSignIn(msgspec.Struct):
@@ -25,7 +25,7 @@ class SignedIn(msgspec.Struct):
     consent_required: bool
 
 
-@post("/auth/telegram", status_code=200, name="auth:telegram")
+@post("/auth/telegram", status_code=200, name="auth:telegram", guards=[json_sign_in_guard])
 async def auth_telegram(
     request: Request[Any, Any, Any], data: JSONBody[TelegramSignIn], db: DB, settings: AppSettings
 ) -> Response[SignedIn]:

@@ -115,9 +115,9 @@ async def me_contact_verify(
             secret=secret_key_for(settings), actor=actor_of(request, viewer.account.id),
         )  # fmt: skip
     except DomainError as error:
-        return await _me_page(request, db, viewer, status=error.status,
-                              code_error=gettext(error.message), challenge_id=challenge,
-                              channel=channel, contact=contact)  # fmt: skip
+        message = next(iter(error.fields.values()), None) or gettext(error.message)
+        return await _me_page(request, db, viewer, status=error.status, code_error=message,
+                              challenge_id=challenge, channel=channel, contact=contact)  # fmt: skip
     return _saved(request, "contact")
 
 

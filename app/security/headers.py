@@ -1,7 +1,8 @@
 """Per-request context and security headers, as one small ASGI middleware.
 
 It picks the request's language (ContextVar, so concurrent requests never mix), gives the
-request an id for the audit log, and adds the security headers every response carries.
+request an id of its own for the audit log (a caller's ``X-Request-Id`` is kept apart, for
+logs only), and adds the security headers every response carries.
 """
 
 from __future__ import annotations
@@ -50,11 +51,17 @@ def _query_locale(scope: Scope) -> str | None:
     return None
 
 
-def _request_id(scope: Scope) -> str:
+CLIENT_REQUEST_ID_MAX = 64
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    """The caller's own ``X-Request-Id``, kept beside ours for correlating their logs with
+    ours: printable ASCII, cut to 64 characters. It is never written to the audit log."""
     given = _header(scope, b"x-request-id")
-    if given and len(given) <= 64 and all(c.isalnum() or c in "-_." for c in given):
-        return given
-    return secrets.token_hex(8)
+    if not given:
+        return None
+    kept = "".join(c for c in given[:CLIENT_REQUEST_ID_MAX] if c.isalnum() or c in "-_.:")
+    return kept or None
 
 
 def context_middleware(app: ASGIApp) -> ASGIApp:
@@ -62,10 +69,12 @@ def context_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        request_id = secrets.token_hex(8)  # ours: a caller's id is never trusted into the audit
         path = scope.get("path", "")
         personal = path.startswith(PERSONAL_PREFIXES)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = _client_request_id(scope)
         locale = pick_locale(
             explicit=_query_locale(scope),
             accept_language=_header(scope, b"accept-language"),

@@ -31,6 +31,15 @@ LIFETIME = {
 COOKIE_NAMES = {"miniapp": "__Host-pz_app", "dashboard": "__Host-pz_dash", "ops": "__Host-pz_ops"}
 
 
+# a session is reused only while it has at least this long to live (else a fresh one)
+REUSE_MARGIN = timedelta(days=1)
+_SAME_DEVICE = text(
+    "SELECT id, csrf_secret, expires_at FROM sessions WHERE account_id = :a AND kind = :kind "
+    "AND revoked_at IS NULL AND expires_at > :until AND user_agent IS NOT DISTINCT FROM :ua "
+    "ORDER BY created_at DESC LIMIT 1"
+)
+
+
 def audience(kind: str) -> str:
     return f"pozapisi:{kind}"
 
@@ -53,20 +62,29 @@ async def issue(
     user_agent: str | None,
     now: datetime | None = None,
 ) -> tuple[str, SessionInfo]:
-    """Create the session row and its token; the transaction acts for ``account_id`` from here."""
+    """The session of this account on this device and its token; the transaction acts for
+    ``account_id`` from here. A device that already holds a live session of the kind (the same
+    user agent) gets a new token for that row, not a new row: a Mini App re-signing with
+    Telegram's initData on every request must not pile up sessions."""
     await set_context(session, account_id=account_id)
     now = now or datetime.now(UTC)
-    jti = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32)
-    expires = now + LIFETIME[kind]
-    await session.execute(
-        text(
-            "INSERT INTO sessions (id, account_id, kind, csrf_secret, created_at, expires_at, ip, "
-            "user_agent) VALUES (:id, :a, :kind, :csrf, :now, :exp, CAST(:ip AS inet), :ua)"
-        ),
-        {"id": jti, "a": account_id, "kind": kind, "csrf": csrf, "now": now, "exp": expires,
-         "ip": inet_or_none(ip), "ua": user_agent_or_none(user_agent)},
-    )  # fmt: skip
+    agent = user_agent_or_none(user_agent)
+    held = (await session.execute(_SAME_DEVICE, {"a": account_id, "kind": kind, "ua": agent,
+                                                 "until": now + REUSE_MARGIN})).first()  # fmt: skip
+    if held is not None:
+        jti, csrf, expires = held.id, held.csrf_secret, held.expires_at
+    else:
+        jti = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        expires = now + LIFETIME[kind]
+        await session.execute(
+            text(
+                "INSERT INTO sessions (id, account_id, kind, csrf_secret, created_at, expires_at, "
+                "ip, user_agent) VALUES (:id, :a, :kind, :csrf, :now, :exp, CAST(:ip AS inet), :ua)"
+            ),
+            {"id": jti, "a": account_id, "kind": kind, "csrf": csrf, "now": now, "exp": expires,
+             "ip": inet_or_none(ip), "ua": agent},
+        )  # fmt: skip
     token = jwt.encode(
         {"sub": str(account_id), "jti": jti, "aud": audience(kind), "iat": now, "exp": expires},
         key,

@@ -15,11 +15,17 @@ or ``CsrfRejected``, which ``app.routes.errors`` turns into the sign-in redirect
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
@@ -41,6 +47,8 @@ from app.security import sessions
 from app.security.telegram import InitData, InvalidInitData, validate_init_data
 from app.settings import Settings, secret_key_for
 
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
 KIND = "miniapp"
 COOKIE = sessions.COOKIE_NAMES[KIND]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -64,8 +72,55 @@ class Viewer:
         return self.session.csrf_secret
 
 
+@lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+def _address(value: str) -> IPAddress | None:
+    """An address from a forwarding header's item: ``1.2.3.4``, ``1.2.3.4:5``, ``"[::1]:5"``."""
+    value = value.strip().strip('"')
+    if value.startswith("["):
+        value = value[1:].split("]", 1)[0]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _forwarded_chain(request: Request[Any, Any, Any]) -> list[IPAddress | None]:
+    """The addresses the proxies name, client first (RFC 7239 ``Forwarded``, else
+    ``X-Forwarded-For``)."""
+    forwarded = request.headers.get("forwarded")
+    if forwarded:
+        chain = []
+        for element in forwarded.split(","):
+            for pair in element.split(";"):
+                name, _, value = pair.partition("=")
+                if name.strip().lower() == "for":
+                    chain.append(_address(value))
+        return chain
+    return [_address(item) for item in request.headers.get("x-forwarded-for", "").split(",")]
+
+
 def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
+    """The address the request came from: the one helper behind rate limits, security events,
+    consents and the audit. A forwarding header is believed only from a proxy in
+    ``TRUSTED_PROXIES``; then the client is the nearest address that is not such a proxy."""
+    peer = request.client.host if request.client else None
+    settings = getattr(request.app.state, "settings", None)
+    trusted = _networks(settings.trusted_proxies) if settings else ()
+    hop = _address(peer) if peer else None
+    if not trusted or hop is None or not any(hop in net for net in trusted):
+        return peer
+    for address in reversed(_forwarded_chain(request)):
+        if address is None:
+            return peer  # a malformed hop: believe nothing beyond our own proxy
+        if not any(address in net for net in trusted):
+            return str(address)
+    return peer
 
 
 def actor_of(
@@ -163,13 +218,35 @@ async def csrf_ok(request: Request[Any, Any, Any], viewer: Viewer) -> bool:
     return bool(sent) and hmac.compare_digest(str(sent), viewer.csrf_token)
 
 
-def same_origin(request: Request[Any, Any, Any]) -> bool:
-    """For unsafe requests made before any session exists (sign-in forms)."""
+# Telegram Web shows the Mini App in its own frame; a sign-in may come from these origins too
+TELEGRAM_ORIGINS = frozenset({
+    "https://web.telegram.org", "https://webk.telegram.org", "https://webz.telegram.org",
+    "https://webapp.telegram.org",
+})  # fmt: skip
+
+
+def same_origin(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """For unsafe requests made before any session exists (every sign-in): the page that sent
+    it is ours or Telegram's. Closes login CSRF (a foreign page signing a victim into an
+    attacker's account)."""
     origin = request.headers.get("origin")
     if origin is None:
         return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+    if origin in TELEGRAM_ORIGINS:
+        return True
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1] == host
+
+
+def json_sign_in_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of a JSON sign-in (``/auth/telegram``): JSON from our page or Telegram's. A
+    cross-site ``text/plain`` post, which a browser sends without asking, is refused before
+    its body is read."""
+    media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(status_code=415, detail="Send JSON (Content-Type: application/json).")
+    if not same_origin(connection):
+        raise PermissionDeniedException(detail="Sign-in from another site is refused.")
 
 
 # --- dependencies (provided in app.main) -------------------------------------------------------
