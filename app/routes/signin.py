@@ -17,7 +17,7 @@ from app.routes.deps import DB, AppSettings, MaybeSignedIn, SignedIn
 from app.routes.rendering import Form, page_context
 from app.security.web import (
     client_ip,
-    provide_viewer,
+    require_signed_in,
     same_origin,
     sign_in,
     sign_out,
@@ -140,7 +140,7 @@ async def choose_locale(
             f"{target}{separator}lang={lang if lang in LOCALES else 'ru'}",
             status_code=HTTP_303_SEE_OTHER,
         )
-    viewer = await provide_viewer(request, maybe_viewer)  # a signed-in change needs its token
+    viewer = await require_signed_in(request, maybe_viewer)  # a signed-in change needs its token
     await profile.choose_locale(db, viewer.account.id, lang)
     return Redirect(target, status_code=HTTP_303_SEE_OTHER)
 

@@ -264,8 +264,17 @@ async def provide_maybe_viewer(
     return viewer
 
 
-async def provide_viewer(request: Request[Any, Any, Any], maybe_viewer: Viewer | None) -> Viewer:
+async def provide_viewer(
+    request: Request[Any, Any, Any],
+    db: NamedDependency[Database],
+    settings: NamedDependency[Settings],
+) -> Viewer:
     """The signed-in person; an unsafe request must also carry their session's CSRF token."""
+    return await require_signed_in(request, await provide_maybe_viewer(request, db, settings))
+
+
+async def require_signed_in(request: Request[Any, Any, Any], maybe_viewer: Viewer | None) -> Viewer:
+    """``maybe_viewer`` as the signed-in viewer, or ``SignInRequired`` / ``CsrfRejected``."""
     if maybe_viewer is None:
         raise SignInRequired()
     if request.method not in SAFE_METHODS and not await csrf_ok(request, maybe_viewer):
