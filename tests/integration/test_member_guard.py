@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from litestar import Litestar, Request, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
@@ -34,7 +36,10 @@ from tests.support.telegram import make_init_data
     status_code=200,
 )
 async def confirm(
-    request: Request[Any, Any, Any], booking_id: int, db: DB, member: Member
+    request: Request[Any, Any, Any],
+    booking_id: FromPath[int],
+    db: DB,
+    member: NamedDependency[Member],
 ) -> dict[str, Any]:
     made = await bookings.confirm_booking(
         db, booking_id, by=member, actor=actor_of(request, member.account_id, "staff")
@@ -48,7 +53,10 @@ async def confirm(
     status_code=200,
 )
 async def no_show(
-    request: Request[Any, Any, Any], booking_id: int, db: DB, member: Member
+    request: Request[Any, Any, Any],
+    booking_id: FromPath[int],
+    db: DB,
+    member: NamedDependency[Member],
 ) -> dict[str, Any]:
     made = await bookings.mark_attendance(
         db, booking_id, by=member, attended=False,
