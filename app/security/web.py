@@ -26,6 +26,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
@@ -346,7 +347,9 @@ def member_of(at_least: str) -> Provide:
         raise ValueError(f"unknown role {at_least!r}")
 
     async def provide_member(
-        viewer: NamedDependency[Viewer], db: NamedDependency[Database], business_id: int
+        viewer: NamedDependency[Viewer],
+        db: NamedDependency[Database],
+        business_id: FromPath[int],
     ) -> Member:
         return await membership(db, viewer.account.id, business_id, at_least=at_least)
 
