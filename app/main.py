@@ -23,6 +23,7 @@ from app import i18n, landing
 from app.db.session import Database
 from app.domain.bookings import STATUS_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
+from app.routes.api_docs import ApiDocsPage
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.security import web
 from app.security.headers import context_middleware
@@ -104,7 +105,11 @@ def create_app(
         middleware=[context_middleware],
         plugins=[HTMXPlugin()],
         template_config=template_config,
-        openapi_config=OpenAPIConfig(title="PoZapisi API", version="1.0.0", path="/schema"),
+        # /schema: the OpenAPI document (openapi.json) and one page of vendored Swagger UI, under
+        # the same CSP as every page (Litestar's default pages load scripts from CDNs)
+        openapi_config=OpenAPIConfig(
+            title="PoZapisi API", version="1.0.0", path="/schema", render_plugins=[ApiDocsPage()]
+        ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         logging_config=StructLoggingConfig(log_exceptions="debug"),
         lifespan=[lifespan, *_worker_lifespan(settings, worker_url)],
