@@ -1,6 +1,7 @@
 """The ``pozapisi`` command.
 
 pozapisi run [--host 127.0.0.1] [--port 8000] [--workers 1] [--no-worker]
+             [--tls-cert FILE --tls-key FILE]
 pozapisi worker [--concurrency 10]
 pozapisi db upgrade
 pozapisi demo
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import ssl
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -97,10 +100,43 @@ def _cmd_audit_verify(urls: DatabaseUrls, _args: argparse.Namespace, _settings: 
     return 1
 
 
-def _origin(host: str, port: int) -> str:
+def _origin(host: str, port: int, scheme: str = "http") -> str:
     """The address a browser on this machine uses for ``--host``/``--port``."""
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _tls_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--tls-cert``/``--tls-key`` cannot serve, said before anything starts; None if fine."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        return "give both --tls-cert and --tls-key (the certificate chain and its private key)"
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            return f"{option} {path}: cannot read it ({exc.strerror or exc})"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return (
+            f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate chain and its matching "
+            f"private key ({exc})"
+        )
+    return None
+
+
+def tls13_context(_config: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn's ``ssl_context_factory``: its own context (certificate, key, ALPN), refusing
+    anything older than TLS 1.3 (policy 10.1). uvicorn has no option for a minimum version
+    (``ssl_version`` picks a protocol constant, and there is none for 1.3 only), so the
+    context's ``minimum_version`` is set here. Module-level, so ``--workers`` can pickle it."""
+    context = default_factory()
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
 
 
 def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
@@ -108,7 +144,14 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
 
     from app import landing
 
-    origin = _origin(args.host, args.port)
+    tls: dict[str, Any] = {}
+    if args.tls_cert:
+        tls = {
+            "ssl_certfile": args.tls_cert,
+            "ssl_keyfile": args.tls_key,
+            "ssl_context_factory": tls13_context,
+        }
+    origin = _origin(args.host, args.port, "https" if tls else "http")
     asyncio.run(bootstrap.upgrade(urls.owner))
     slug = asyncio.run(load_demo_if_empty(urls.owner))
     if slug:
@@ -132,6 +175,7 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
         log_level=settings.log_level.lower(),
         proxy_headers=False,
         server_header=False,
+        **tls,
     )
     return 0
 
@@ -152,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-worker", action="store_true", help="do not run a notification worker in-process"
     )
+    run.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS (TLS 1.3): certificate chain")
+    run.add_argument("--tls-key", metavar="FILE", help="the certificate's private key")
     run.set_defaults(handler=_cmd_run)
     worker = sub.add_parser("worker", help="run a notification/cron worker (SAQ)")
     worker.add_argument("--concurrency", type=int, default=10, help="jobs at once")
@@ -172,12 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_embedded(urls: DatabaseUrls) -> None:
+    if urls.embedded is None:
+        return
+    # a second Ctrl-C or SIGTERM must not cut the server's shutdown short
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        urls.embedded.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM stops like Ctrl-C: Python's default for it ends the process at once, skipping the
+    # `finally` below that stops the embedded server. uvicorn handles both while it serves and,
+    # with one process, raises the signal again once it has shut down: this handler then turns
+    # it into KeyboardInterrupt, which uvicorn and `main` treat as a clean stop.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         settings = load_settings()
     except SettingsError as exc:
         return _fail(f"configuration error: {exc}")
+    if (problem := _tls_problem(args)) is not None:
+        return _fail(problem)
     try:
         urls = bootstrap.resolve(settings)
     except Exception as exc:
@@ -188,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if urls.embedded is not None:
-            urls.embedded.stop()
+        _stop_embedded(urls)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.i18n import pick_locale, use_locale
+from app.security.web import from_trusted_proxy
 
 TELEGRAM_FRAME_ANCESTORS = "https://web.telegram.org https://*.telegram.org"
 # Scripts: our own files only (htmx and Telegram's SDK are vendored; no inline script, no eval).
@@ -29,6 +31,39 @@ STATIC_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
     (b"cross-origin-opener-policy", b"same-origin-allow-popups"),
 ]
+
+
+# Policy 10.1 (TLS on every channel): once a browser has seen this over HTTPS it never tries plain
+# HTTP on this host or its subdomains for two years. Production only: a developer's browser must
+# not pin http://127.0.0.1 to HTTPS; and only over HTTPS, where browsers honour it.
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+def _production(scope: Scope) -> bool:
+    settings = getattr(ASGIConnection(scope).app.state, "settings", None)
+    return bool(settings and settings.is_production)
+
+
+def _forwarded_proto(scope: Scope) -> str | None:
+    """The scheme the nearest proxy recorded: ``proto=`` of the last ``Forwarded`` element (RFC
+    7239), else the last ``X-Forwarded-Proto`` item; what a client wrote before it never counts."""
+    forwarded = _header(scope, b"forwarded")
+    if forwarded:
+        for pair in forwarded.split(",")[-1].split(";"):
+            name, _, value = pair.partition("=")
+            if name.strip().lower() == "proto":
+                return value.strip().strip('"').lower()
+        return None
+    given = _header(scope, b"x-forwarded-proto")
+    return given.split(",")[-1].strip().lower() if given else None
+
+
+def _over_https(scope: Scope) -> bool:
+    """TLS ended here (``pozapisi run --tls-cert``), or at a proxy of ``TRUSTED_PROXIES`` (the
+    rule ``client_ip`` follows) that says the client came over HTTPS."""
+    if scope.get("scheme") == "https":
+        return True
+    return from_trusted_proxy(ASGIConnection(scope)) and _forwarded_proto(scope) == "https"
 
 
 # pages that show or change a person's data are never cached by browsers or proxies
@@ -72,6 +107,7 @@ def context_middleware(app: ASGIApp) -> ASGIApp:
         request_id = secrets.token_hex(8)  # ours: a caller's id is never trusted into the audit
         path = scope.get("path", "")
         personal = path.startswith(PERSONAL_PREFIXES)
+        strict_transport = _production(scope) and _over_https(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_request_id"] = _client_request_id(scope)
@@ -85,6 +121,8 @@ def context_middleware(app: ASGIApp) -> ASGIApp:
                 headers: list[Any] = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers.extend(h for h in STATIC_HEADERS if h[0] not in present)
+                if strict_transport and HSTS[0] not in present:
+                    headers.append(HSTS)
                 headers.append((b"x-request-id", request_id.encode()))
                 if b"vary" not in present:
                     headers.append((b"vary", b"Accept-Language, HX-Request, Cookie"))

@@ -106,16 +106,27 @@ def _forwarded_chain(request: Request[Any, Any, Any]) -> list[IPAddress | None]:
     return [_address(item) for item in request.headers.get("x-forwarded-for", "").split(",")]
 
 
+def _trusted_networks(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[IPNetwork, ...]:
+    settings = getattr(connection.app.state, "settings", None)
+    return _networks(settings.trusted_proxies) if settings else ()
+
+
+def from_trusted_proxy(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the peer is a proxy in ``TRUSTED_PROXIES``: only then are its forwarding headers
+    believed (who the client is here, which scheme it used in ``app.security.headers``)."""
+    peer = connection.client.host if connection.client else None
+    hop = _address(peer) if peer else None
+    return hop is not None and any(hop in net for net in _trusted_networks(connection))
+
+
 def client_ip(request: Request[Any, Any, Any]) -> str | None:
     """The address the request came from: the one helper behind rate limits, security events,
     consents and the audit. A forwarding header is believed only from a proxy in
     ``TRUSTED_PROXIES``; then the client is the nearest address that is not such a proxy."""
     peer = request.client.host if request.client else None
-    settings = getattr(request.app.state, "settings", None)
-    trusted = _networks(settings.trusted_proxies) if settings else ()
-    hop = _address(peer) if peer else None
-    if not trusted or hop is None or not any(hop in net for net in trusted):
+    if not from_trusted_proxy(request):
         return peer
+    trusted = _trusted_networks(request)
     for address in reversed(_forwarded_chain(request)):
         if address is None:
             return peer  # a malformed hop: believe nothing beyond our own proxy
@@ -198,9 +209,12 @@ async def current_viewer(
                     return Viewer(account=card_of(account), session=info)
         raw = request.headers.get("x-telegram-init-data")
         if raw and settings.telegram_bot_token:
-            try:
-                init = validate_init_data(raw, settings.telegram_bot_token)
-            except InvalidInitData:
+            # a sign-in like POST /auth/telegram, under the same limits; imported here because
+            # app.security.limits builds on this module (client_ip, the viewer dependencies)
+            from app.security.limits import telegram_sign_in
+
+            init = await telegram_sign_in(db, request, settings, raw)
+            if init is None:
                 return None
             account, _created = await account_from_telegram(session, init)
             return await start_session(session, request, settings, account)

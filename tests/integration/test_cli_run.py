@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -17,21 +18,23 @@ import pytest
 from tests.conftest import BOT_TOKEN, ROOT, ServerHandle, free_port
 
 
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def _serve(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "run", "--port", str(port), *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
 
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> None:
+def _wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, verify: ssl.SSLContext | bool = True
+) -> None:
     deadline = time.monotonic() + 120  # only catches a server that never starts
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             output = proc.stdout.read().decode() if proc.stdout else ""
             raise AssertionError(f"pozapisi run exited early:\n{output}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=2, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
