@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -63,6 +65,35 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     # proxies whose X-Forwarded-For / Forwarded is believed (CIDRs; none by default)
     trusted_proxies: tuple[str, ...] = ()
+    # database connections, a budget (README "Connections"): each pool's size and idle
+    # lifetime; every process of `pozapisi run` and `pozapisi worker` checks at start that its
+    # share fits the server's max_connections. A request waits db_pool_timeout_s for a
+    # connection, then is answered 503 `unavailable` with Retry-After: db_retry_after_s.
+    db_pool_size: int = 5
+    db_pool_overflow: int = 5
+    db_hot_pool_size: int = 10
+    db_pool_idle_s: float = 30.0
+    db_pool_timeout_s: float = 5.0
+    db_connect_timeout_s: float = 2.0
+    db_retry_after_s: int = 5
+    health_timeout_s: float = 0.8
+    worker_pool_size: int = 5
+    worker_pool_overflow: int = 5
+    queue_pool_size: int = 4
+    # rate limits (app.security.limits): (requests, window seconds), set as RATE_LIMIT_<NAME>
+    # = "10/minute" or "50/15 minutes"; each counted in PostgreSQL, so it holds across
+    # processes and servers. Per Telegram user (sign_in: /auth/telegram and the initData
+    # header), per client network (*_ip), per account (the rest; booking per Telegram user
+    # or account, one count for the API and the Mini App).
+    rate_limit_sign_in: tuple[int, int] = (20, 60)
+    rate_limit_sign_in_ip: tuple[int, int] = (60, 60)
+    rate_limit_contact_change: tuple[int, int] = (10, 3600)
+    rate_limit_messages: tuple[int, int] = (20, 60)
+    rate_limit_export: tuple[int, int] = (5, 3600)
+    rate_limit_delete: tuple[int, int] = (5, 3600)
+    rate_limit_booking: tuple[int, int] = (20, 3600)
+    rate_limit_password: tuple[int, int] = (10, 900)
+    rate_limit_password_ip: tuple[int, int] = (50, 900)
 
     @property
     def is_production(self) -> bool:
@@ -100,6 +131,79 @@ def _seconds(name: str, value: str | None, default: float, *, at_least: float) -
     if not seconds >= at_least:  # also refuses NaN
         raise SettingsError(f"{name} must be at least {at_least:g} seconds")
     return seconds
+
+
+def _count(name: str, value: str | None, default: int, *, at_least: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        count = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if count < at_least:
+        raise SettingsError(f"{name} must be at least {at_least}")
+    return count
+
+
+def _pool_settings(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """Connection pools: sizes, idle lifetime, how long to wait (README "Connections")."""
+    return {
+        "db_pool_size": _count("DB_POOL_SIZE", get("DB_POOL_SIZE"), 5, at_least=1),
+        "db_pool_overflow": _count("DB_POOL_OVERFLOW", get("DB_POOL_OVERFLOW"), 5, at_least=0),
+        "db_hot_pool_size": _count("DB_HOT_POOL_SIZE", get("DB_HOT_POOL_SIZE"), 10, at_least=1),
+        "db_pool_idle_s": _seconds(
+            "DB_POOL_IDLE_SECONDS", get("DB_POOL_IDLE_SECONDS"), 30.0, at_least=1.0
+        ),
+        "db_pool_timeout_s": _seconds(
+            "DB_POOL_TIMEOUT_SECONDS", get("DB_POOL_TIMEOUT_SECONDS"), 5.0, at_least=0.1
+        ),
+        "db_connect_timeout_s": _seconds(
+            "DB_CONNECT_TIMEOUT_SECONDS", get("DB_CONNECT_TIMEOUT_SECONDS"), 2.0, at_least=0.1
+        ),
+        "db_retry_after_s": _count(
+            "DB_RETRY_AFTER_SECONDS", get("DB_RETRY_AFTER_SECONDS"), 5, at_least=1
+        ),
+        "health_timeout_s": _seconds(
+            "HEALTH_TIMEOUT_SECONDS", get("HEALTH_TIMEOUT_SECONDS"), 0.8, at_least=0.1
+        ),
+        "worker_pool_size": _count("WORKER_POOL_SIZE", get("WORKER_POOL_SIZE"), 5, at_least=2),
+        "worker_pool_overflow": _count(
+            "WORKER_POOL_OVERFLOW", get("WORKER_POOL_OVERFLOW"), 5, at_least=0
+        ),
+        "queue_pool_size": _count("QUEUE_POOL_SIZE", get("QUEUE_POOL_SIZE"), 4, at_least=2),
+    }
+
+
+# --- rate limits (app.security.limits) ---
+_RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.I)
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _rate(name: str, value: str | None, default: tuple[int, int]) -> tuple[int, int]:
+    """``"10/minute"``, ``"50/15 minutes"``, ``"5 per hour"`` → (requests, window seconds)."""
+    if value is None or value.strip() == "":
+        return default
+    match = _RATE.match(value)
+    if not match or int(match[1]) < 1 or match[2] == "0":
+        raise SettingsError(
+            f"{name} must look like 10/minute or 50/15 minutes (a count of at least 1 per "
+            "second, minute, hour or day)"
+        )
+    seconds = int(match[2] or 1) * _UNIT_SECONDS[match[3].lower()]
+    if seconds > 86400:  # the counters' rows live two windows; a day bounds what they hold
+        raise SettingsError(f"{name}: a window longer than a day is not supported")
+    return int(match[1]), seconds
+
+
+def _rate_limit_settings(get: Callable[[str], str | None]) -> dict[str, Any]:
+    return {
+        field: _rate(field.upper(), get(field.upper()), default)
+        for field, default in (
+            (f.name, f.default)
+            for f in msgspec.structs.fields(Settings)
+            if f.name.startswith("rate_limit_")
+        )
+    }
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -207,6 +311,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             environment=environment,
             log_level=get("LOG_LEVEL", "INFO").upper(),
             trusted_proxies=tuple(proxies),
+            **_pool_settings(get),
+            **_rate_limit_settings(get),
         )
     except msgspec.ValidationError as exc:  # pragma: no cover - all fields are validated above
         raise SettingsError(str(exc)) from exc

@@ -1,11 +1,13 @@
-"""Housekeeping that has real behaviour today: spent sign-in codes and dead sessions.
+"""Housekeeping that has real behaviour today: spent sign-in codes, dead sessions, old counters.
 
 * OTP challenges are kept a day past expiry (the sign-in throttle counts recent codes per
   address), then deleted;
 * sessions are deleted once expired or revoked: a token whose row is gone is refused anyway
   (``app.security.sessions.verify``), and the row holds an IP and a user agent (policy 2.6);
 * notification rows that carried a sign-in code are deleted a day after they were finished:
-  they name a phone or e-mail address and have no further use.
+  they name a phone or e-mail address and have no further use;
+* rate-limit counters (``app.security.limits``) are deleted once their window and the next are
+  over: the sliding window reads the previous one, never older.
 
 Retention in the privacy policy's sense (7.2, 7.3) is ``workers.retention``.
 """
@@ -27,6 +29,7 @@ class Purged:
     otp_challenges: int
     sessions: int
     code_messages: int
+    rate_limit_counters: int
 
 
 async def purge_expired(engine: AsyncEngine, now: datetime) -> Purged:
@@ -45,4 +48,7 @@ async def purge_expired(engine: AsyncEngine, now: datetime) -> Purged:
             ),
             {"cutoff": now - SPENT_CODE_MESSAGES_KEPT},
         )
-    return Purged(otp.rowcount, sessions.rowcount, codes.rowcount)
+        counters = await conn.execute(
+            text("DELETE FROM rate_limit_counters WHERE expires_at < :now"), {"now": now}
+        )
+    return Purged(otp.rowcount, sessions.rowcount, codes.rowcount, counters.rowcount)

@@ -3,6 +3,8 @@ maps each of these to one HTTP status and the pinned error body, in the caller's
 
 from __future__ import annotations
 
+import math
+
 from app.i18n import N_
 
 
@@ -48,6 +50,12 @@ class SlotTaken(DomainError):
 
 
 class RateLimited(DomainError):
+    """Too many requests; ``retry_after`` (seconds) becomes the ``Retry-After`` header."""
+
     code = "rate_limited"
     status = 429
     message = N_("Too many attempts. Please wait a little and try again.")
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 60) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))

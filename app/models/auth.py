@@ -1,4 +1,4 @@
-"""Sign-in codes and sessions (revocable server-side)."""
+"""Sign-in codes, sessions (revocable server-side) and rate-limit counters."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     SmallInteger,
     String,
 )
@@ -54,3 +55,18 @@ class Session(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(String(400))
+
+
+class RateLimitCounter(Base):
+    """Requests counted against one limit for one key in one window; written only by
+    ``pz_rate_limit_hit`` (migration 0015, ``app.security.limits``)."""
+
+    __tablename__ = "rate_limit_counters"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    bucket: Mapped[str] = mapped_column(String(40), primary_key=True)  # the limit's name
+    # keyed digest of the person or network counted: never the address or id in clear
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

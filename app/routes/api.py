@@ -26,6 +26,7 @@ from app.domain.availability_reader import available_slots
 from app.domain.errors import ValidationFailed
 from app.i18n import N_, get_locale, gettext, localized, set_locale
 from app.routes.deps import DB, AppSettings, MaybeTelegram, Telegram
+from app.security.limits import limited_telegram
 from app.security.web import actor_of
 
 MAX_ID = 2**63 - 1
@@ -198,7 +199,12 @@ class ApiController(Controller):
             ]
         )
 
-    @post("/businesses/{slug:str}/bookings", status_code=201, name="api:book")
+    @post(
+        "/businesses/{slug:str}/bookings",
+        status_code=201,
+        name="api:book",
+        dependencies={"telegram": limited_telegram("booking")},
+    )
     async def create_booking(
         self,
         request: Request[Any, Any, Any],

@@ -12,6 +12,7 @@ from litestar.params import JSONBody
 from app.domain.errors import Unauthorized
 from app.routes.deps import DB, AppSettings
 from app.security import sessions
+from app.security.limits import telegram_sign_in_guard
 from app.security.telegram import InvalidInitData, validate_init_data
 from app.security.web import json_sign_in_guard, sign_in_with_telegram
 
@@ -25,7 +26,12 @@ class SignedIn(msgspec.Struct):
     consent_required: bool
 
 
-@post("/auth/telegram", status_code=200, name="auth:telegram", guards=[json_sign_in_guard])
+@post(
+    "/auth/telegram",
+    status_code=200,
+    name="auth:telegram",
+    guards=[json_sign_in_guard, telegram_sign_in_guard],
+)
 async def auth_telegram(
     request: Request[Any, Any, Any], data: JSONBody[TelegramSignIn], db: DB, settings: AppSettings
 ) -> Response[SignedIn]:

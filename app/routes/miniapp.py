@@ -28,6 +28,7 @@ from app.domain.errors import ConsentRequired, DomainError, NotFound, SlotTaken,
 from app.i18n import N_, gettext, localized
 from app.routes.deps import DB, MaybeSignedIn, SignedIn
 from app.routes.rendering import Form, consent_redirect, error_page, page_context, see_other
+from app.security.limits import limited_viewer
 from app.security.web import actor_of
 
 DAYS_SHOWN = 14
@@ -235,6 +236,7 @@ async def confirm_page(
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="miniapp:book",
+    dependencies={"viewer": limited_viewer("booking")},
 )
 async def book(
     request: HTMXRequest,
@@ -455,6 +457,7 @@ async def mark_messages_read(booking_id: BookingId, db: DB, viewer: SignedIn) ->
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="miniapp:write",
+    dependencies={"viewer": limited_viewer("messages")},
 )
 async def post_message(
     request: HTMXRequest,
