@@ -52,7 +52,8 @@ class TlsServer:
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     """`pozapisi run` in production with a certificate from a test CA, on its own embedded
-    PostgreSQL (the shared server's connections are left to the other tests)."""
+    PostgreSQL (the shared server's connections are left to the other tests). Two server
+    processes: each builds its TLS context from the pickled configuration, minimum included."""
     workdir = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
     issued = ca.issue_cert("127.0.0.1")
@@ -62,7 +63,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     data_dir = workdir / "data"
     port = free_port()
     env = {**_base_env(), **PRODUCTION, "DATA_DIR": str(data_dir)}
-    proc = _serve(env, port, "--no-worker", "--tls-cert", str(cert), "--tls-key", str(key))
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+    proc = _serve(env, port, "--no-worker", "--workers", "2", *tls)
     server = TlsServer(f"https://127.0.0.1:{port}", ca)
     try:
         _wait_healthy(proc, server.url, verify=server.context())
