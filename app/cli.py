@@ -80,7 +80,9 @@ def _cmd_db_upgrade(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Se
     return 0
 
 
-def _cmd_demo(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
+def _cmd_demo(urls: DatabaseUrls, _args: argparse.Namespace, settings: Settings) -> int:
+    if settings.is_production:
+        return _fail("the demo business is for development: refused when POZAPISI_ENV=production")
     asyncio.run(bootstrap.upgrade(urls.owner))
     slug = asyncio.run(load_demo_if_empty(urls.owner, force=True))
     print(f"demo business: {slug}")
@@ -153,7 +155,8 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
         }
     origin = _origin(args.host, args.port, "https" if tls else "http")
     asyncio.run(bootstrap.upgrade(urls.owner))
-    slug = asyncio.run(load_demo_if_empty(urls.owner))
+    # the demo business and its known password are for development, never a real platform
+    slug = None if settings.is_production else asyncio.run(load_demo_if_empty(urls.owner))
     if slug:
         print(f"loaded the demo business: {origin}/app/b/{slug}")
     # development: the app serves the landing (built now if missing or stale), and its links to
