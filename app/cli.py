@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.db import bootstrap
+from app.db import bootstrap, budget
 from app.db.bootstrap import DatabaseUrls
 from app.db.urls import to_sqlalchemy
 from app.settings import Settings, SettingsError, load_settings
@@ -154,6 +154,9 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
             "ssl_context_factory": tls13_context,
         }
     origin = _origin(args.host, args.port, "https" if tls else "http")
+    need = budget.for_run(settings, web_workers=args.workers, with_worker=not args.no_worker)
+    if refused := asyncio.run(budget.check(urls.owner, "pozapisi run", need)):
+        return _fail(refused)
     asyncio.run(bootstrap.upgrade(urls.owner))
     # the demo business and its known password are for development, never a real platform
     slug = None if settings.is_production else asyncio.run(load_demo_if_empty(urls.owner))
@@ -186,6 +189,10 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
 def _cmd_worker(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
     from workers.runner import run_worker
 
+    if refused := asyncio.run(
+        budget.check(urls.worker, "pozapisi worker", budget.for_worker(settings))
+    ):
+        return _fail(refused)
     return run_worker(settings, urls.worker, concurrency=args.concurrency)
 
 

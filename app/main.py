@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app import i18n, landing
-from app.db.session import Database
+from app.db.session import Database, Pools
 from app.domain.bookings import STATUS_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
 from app.routes.api_docs import ApiDocsPage
@@ -44,6 +45,9 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
         support_email=settings.contact_email_support,
         locales=i18n.LOCALES,
         language_name=i18n.language_name,
+        # a form that creates something carries one: a resubmission (a retry after a 503 or
+        # a dropped connection) then answers with what the first made, never a second one
+        new_idempotency_key=lambda: secrets.token_urlsafe(18),
     )
     env.filters.update(
         money=i18n.money,
@@ -66,7 +70,7 @@ def create_app(
         raise RuntimeError(
             "DATABASE_APP_URL is not set: start the app with `pozapisi run`, which resolves it"
         )
-    database = Database(dsn)
+    database = Database(dsn, Pools.of_app(settings))
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:

@@ -24,7 +24,7 @@ import structlog
 from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.session import make_engine
+from app.db.session import Pools, make_engine
 from app.integrations.tls import outbound_tls_context
 from app.settings import Settings
 from workers import maintenance, reminders, retention
@@ -99,8 +99,16 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, worker_url: str, queue: Queue, worker_id: str) -> Runtime:
-        # a relay job holds two connections (claim/load, record); a few cron jobs beside them
-        engine = make_engine(worker_url, pool_size=6, max_overflow=10)
+        # a relay job holds two connections (claim/load, record); a few cron jobs beside them.
+        # Its own role and pool: the workers keep sending while the app's pools are busy
+        pools = Pools.of_worker(settings)
+        engine = make_engine(
+            worker_url,
+            pool_size=pools.size,
+            max_overflow=pools.overflow,
+            pool_timeout_s=pools.timeout_s,
+            connect_timeout_s=pools.connect_timeout_s,
+        )
         channels = build_channels(settings)
         relay = build_relay(settings, engine, channels)
         runtime = cls(settings, engine, channels, relay, queue, worker_id)

@@ -74,7 +74,12 @@ class CheckedPostgresQueue(PostgresQueue):
 
 
 def build_queue(
-    queue_url: str | None, worker_url: str, *, max_connections: int = 10, name: str = QUEUE_NAME
+    queue_url: str | None,
+    worker_url: str,
+    *,
+    max_connections: int = 4,
+    max_idle_s: float = 30.0,
+    name: str = QUEUE_NAME,
 ) -> Queue:
     """The queue named by QUEUE_URL, else SAQ's Postgres queue on the app's database."""
     url = queue_url or worker_url
@@ -93,6 +98,7 @@ def build_queue(
         kwargs=kwargs,
         min_size=1,
         max_size=max_connections,
+        max_idle=max_idle_s,  # connections beyond min_size close when idle this long
         open=False,
         check=AsyncConnectionPool.check_connection,
     )

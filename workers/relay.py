@@ -27,6 +27,7 @@ Every function takes ``now``, so tests drive the clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -42,6 +43,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import links
+from app.db.faults import is_unavailable
 from app.i18n import N_, gettext, use_locale
 from app.settings import Settings
 from workers.channels import (
@@ -85,6 +87,10 @@ MAX_IN_FLIGHT = 8
 # app.domain.otp issues codes for 5 minutes
 DEFAULT_OTP_TTL = timedelta(minutes=5)
 NO_NAME = N_("not given")
+# writing an outcome that met a dead connection: first wait, doubling up to the cap, for as
+# long as the row's lease allows (a database restart takes about half a second)
+RECORD_RETRY_FIRST_S = 0.1
+RECORD_RETRY_CAP_S = 2.0
 
 _COLUMNS = (
     "n.id, n.business_id, n.booking_id, n.account_id, n.address, n.event, n.channel, n.locale, "
@@ -384,11 +390,51 @@ class Deliverer:
 
 
 class _Recorder:
-    """Writes outcomes, one statement each (autocommit), over one connection in turn."""
+    """Writes outcomes, one statement each (autocommit), over one connection in turn.
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+    The provider has already acted when an outcome is written, so losing the write would send
+    the message again once the lease runs out. A write that meets a dead connection (the
+    database restarted or blinked) is therefore tried again on a fresh one, backing off, for as
+    long as the row's lease leaves time; each write is fenced by the claim's attempt number
+    and does nothing a second time, so repeating it is safe."""
+
+    def __init__(self, engine: AsyncEngine, config: RelayConfig) -> None:
+        self._engine = engine
+        self._config = config
+        self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):  # already broken: nothing left to release
+                await conn.close()
+
+    async def _execute(self, row: Claimed, statement: Any, params: dict[str, Any]) -> None:
+        # stop while the lease still holds: past it another worker may claim the row anew
+        claimed = row.claimed_mono or time.monotonic()
+        until = claimed + self._config.lease.total_seconds() - self._config.lease_margin_s
+        delay = RECORD_RETRY_FIRST_S
+        while True:
+            try:
+                if self._conn is None:
+                    self._conn = await self._engine.connect()
+                await self._conn.execute(statement, params)
+                return
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                await self.close()
+                if time.monotonic() + delay > until:
+                    raise
+                log.warning(
+                    "notification.record_retry",
+                    notification_id=row.id,
+                    error=type(error).__name__,
+                    in_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_CAP_S)
 
     async def record(self, row: Claimed, outcome: Outcome, now: datetime) -> None:
         fence: dict[str, Any] = {"id": row.id, "attempts": row.attempts}
@@ -420,7 +466,7 @@ class _Recorder:
         else:
             statement, params = _MARK_FINAL, {**fence, "status": "cancelled", "error": outcome.why}
         async with self._lock:
-            await self._conn.execute(statement, params)
+            await self._execute(row, statement, params)
         _log(row, outcome)
 
 
@@ -496,9 +542,11 @@ class Relay:
         batch = await self._load(rows, now)
         # one connection records the whole batch, an outcome the moment it is known: a batch
         # costs the database two connections however many messages are in flight
-        async with self._autocommit.connect() as conn:
-            recorder = _Recorder(conn)
+        recorder = _Recorder(self._autocommit, self.config)
+        try:
             outcomes = await asyncio.gather(*(self._one(row, batch, now, recorder) for row in rows))
+        finally:
+            await recorder.close()
         return Counter(outcomes)
 
     async def _one(
@@ -534,8 +582,11 @@ class Relay:
 
     async def record(self, row: Claimed, outcome: Outcome, now: datetime) -> None:
         """Record one outcome on a connection of its own (a batch shares one instead)."""
-        async with self._autocommit.connect() as conn:
-            await _Recorder(conn).record(row, outcome, now)
+        recorder = _Recorder(self._autocommit, self.config)
+        try:
+            await recorder.record(row, outcome, now)
+        finally:
+            await recorder.close()
 
     async def run_once(self, now: datetime | None = None) -> Counter[str]:
         """Claim one batch and deliver it."""

@@ -76,7 +76,12 @@ def build_worker(
 
     ``graceful``: on SIGTERM, running jobs may finish their sends (a deploy then repeats no
     message); the demo's in-process worker stops at once instead."""
-    queue = queue or build_queue(settings.queue_url, worker_url, max_connections=6)
+    queue = queue or build_queue(
+        settings.queue_url,
+        worker_url,
+        max_connections=settings.queue_pool_size,
+        max_idle_s=settings.db_pool_idle_s,
+    )
 
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = jobs.Runtime.open(settings, worker_url, queue, str(ctx["worker"].id))
@@ -160,9 +165,9 @@ def in_process_worker(
         task = asyncio.create_task(worker.start(), name="pozapisi-worker")
         task.add_done_callback(_report_crash)
 
-        async def queue_ok() -> bool:
+        async def queue_ok(timeout_s: float = settings.health_timeout_s) -> bool:
             try:
-                async with asyncio.timeout(3):
+                async with asyncio.timeout(timeout_s):
                     await worker.queue.count("queued")
             except Exception:
                 return False

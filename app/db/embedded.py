@@ -51,6 +51,7 @@ class EmbeddedServer:
     root: Path
     bindir: Path
     run_as: str | None = None
+    max_connections: int = 200  # the tests of the connection budget start one with a few
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -122,7 +123,7 @@ class EmbeddedServer:
             self.socket_dir.mkdir(parents=True, exist_ok=True)
             self._chown(self.socket_dir)
             options = (
-                f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200 "
+                f"-k {self.socket_dir} -c listen_addresses='' -c max_connections={self.max_connections} "
                 "-c shared_buffers=128MB -c fsync=on"
             )
             self._run(

@@ -17,13 +17,19 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.response import Template
+from litestar.status_codes import (
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.db.faults import DatabaseUnavailable, is_unavailable
 from app.domain.bookings import is_slot_conflict, sqlstate_of
-from app.domain.errors import DomainError, NotFound, SlotTaken, ValidationFailed
+from app.domain.errors import DomainError, NotFound, RateLimited, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext
-from app.routes.rendering import forbidden_page, signin_redirect
+from app.routes.rendering import error_page, forbidden_page, signin_redirect
 from app.security.web import CsrfRejected, SignInRequired
 
 log = structlog.get_logger(__name__)
@@ -83,6 +89,24 @@ def domain_error_handler(_request: Request[Any, Any, Any], exc: DomainError) -> 
     )
 
 
+def retry_after(error: DomainError) -> dict[str, str]:
+    """The ``Retry-After`` header of a refusal (none for other errors); the pages that show a
+    domain error beside a form themselves (sign-in, contact change) send it too."""
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
+
+
+def rate_limited_handler(request: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
+    """429 with ``Retry-After`` for every limit (``app.security.limits``, one-time codes): the
+    pinned body on the API and JSON endpoints, the Mini App's error page elsewhere."""
+    if request.url.path.startswith(_JSON_PATHS):
+        response = domain_error_handler(request, exc)
+    else:
+        response = error_page(request, None, exc, "")
+        response.headers["Cache-Control"] = "no-store"
+    response.headers.update(retry_after(exc))
+    return response
+
+
 def validation_handler(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return error_response(
         422, "validation", gettext(ValidationFailed.message), _validation_fields(exc)
@@ -110,6 +134,8 @@ def database_error_handler(
     request: Request[Any, Any, Any], exc: DBAPIError | asyncpg.PostgresError
 ) -> Response[Any]:
     """The same answers whether SQLAlchemy wrapped the error or the asyncpg pool raised it."""
+    if is_unavailable(exc):
+        return unavailable_handler(request, exc)
     if is_slot_conflict(exc):
         return error_response(409, "slot_taken", gettext(SlotTaken.message))
     sqlstate = sqlstate_of(exc) or ""
@@ -118,7 +144,39 @@ def database_error_handler(
     return internal_error_handler(request, exc)
 
 
+UNAVAILABLE = N_("The service is briefly unavailable. Please try again in a minute.")
+# answered as JSON: the API, and what its clients (the Mini App's script, Telegram) call
+_JSON_PATHS = ("/api/", "/auth/", "/telegram/", "/healthz")
+
+
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database is out of reach (down, restarting, full, or no pooled connection free in
+    time): 503 with Retry-After, never a 500. Nothing here may touch the database."""
+    log.warning("database unavailable", path=request.url.path, error=type(exc).__name__)
+    retry_after = str(request.app.state.settings.db_retry_after_s)
+    message = gettext(UNAVAILABLE)
+    if request.url.path.startswith(_JSON_PATHS):
+        response = error_response(HTTP_503_SERVICE_UNAVAILABLE, "unavailable", message)
+        response.headers["Retry-After"] = retry_after
+        return response
+    return Template(
+        "unavailable.html",
+        context={"viewer": None, "request": request, "message": message},
+        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": retry_after, "Cache-Control": "no-store"},
+    )
+
+
+def database_fault_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Errors of the drivers that are about the connection, not the statement."""
+    if is_unavailable(exc):
+        return unavailable_handler(request, exc)
+    return internal_error_handler(request, exc)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_unavailable(exc):  # a refused or reset socket, a timed-out connect
+        return unavailable_handler(request, exc)
     log.error("unhandled error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,
@@ -142,10 +200,14 @@ def overflow_handler(_request: Request[Any, Any, Any], _exc: OverflowError) -> R
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
+    RateLimited: rate_limited_handler,
     ValidationException: validation_handler,
     HTTPException: http_error_handler,
     DBAPIError: database_error_handler,
     asyncpg.PostgresError: database_error_handler,
+    asyncpg.InterfaceError: database_fault_handler,
+    PoolTimeout: unavailable_handler,
+    DatabaseUnavailable: unavailable_handler,
     OverflowError: overflow_handler,
     SignInRequired: sign_in_handler,
     CsrfRejected: csrf_handler,
