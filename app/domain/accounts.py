@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database, set_context
+from app.domain.errors import Unauthorized
 from app.i18n import LOCALES, set_locale
 from app.integrations.telegram_webapp import InitData
 from app.models import Account
@@ -30,45 +30,46 @@ def telegram_changes(
     return changes
 
 
+# Row-level security shows an account only to a transaction acting for it, so a sign-in finds
+# (or makes) the account through SECURITY DEFINER functions that return its id and no more.
+_FOR_TELEGRAM = text(
+    "SELECT account_id, created FROM pz_account_for_telegram(:telegram_id, :name, :allows, :locale)"
+)
+_BY_TELEGRAM = text("SELECT pz_account_by_telegram(:telegram_id)")
+_CHOSEN_LOCALE = text("SELECT pz_account_chosen_locale(:telegram_id)")
+
+
 async def account_from_telegram(session: AsyncSession, init: InitData) -> tuple[Account, bool]:
-    """The account of a Telegram user (created on first sight); returns (account, created)."""
+    """The account of a Telegram user (created on first sight); returns (account, created).
+    The transaction acts for that account from here on."""
     user = init.user
-    account = (
+    name = " ".join(p for p in (user.first_name, user.last_name) if p).strip() or None
+    found = (
         await session.execute(
-            select(Account).where(Account.telegram_id == user.id, Account.deleted_at.is_(None))
+            _FOR_TELEGRAM,
+            {
+                "telegram_id": user.id,
+                "name": name,
+                "allows": bool(user.allows_write_to_pm),
+                "locale": user.language_code if user.language_code in LOCALES else "ru",
+            },
         )
-    ).scalar_one_or_none()
-    allows = bool(user.allows_write_to_pm)
-    if account is not None:
+    ).one()
+    await set_context(session, account_id=found.account_id)
+    account = await live_account(session, found.account_id)
+    if account is None:  # erased between the two statements: as if never seen
+        raise Unauthorized()
+    if not found.created:
         for column, value in telegram_changes(
             init, allows_write_to_pm=account.allows_write_to_pm, locale=account.locale,
             locale_chosen=account.locale_chosen,
         ).items():  # fmt: skip
             setattr(account, column, value)
-        return account, False
-    name = " ".join(p for p in (user.first_name, user.last_name) if p).strip() or None
-    account = Account(
-        telegram_id=user.id,
-        name=name[:120] if name else None,
-        allows_write_to_pm=allows,
-        locale=user.language_code if user.language_code in LOCALES else "ru",
-    )
-    try:
-        async with session.begin_nested():
-            session.add(account)
-            await session.flush()
-    except IntegrityError:
-        # a concurrent first request created it; use that one
-        session.expunge(account)
-        account = (
-            await session.execute(select(Account).where(Account.telegram_id == user.id))
-        ).scalar_one()
-        return account, False
-    return account, True
+    return account, bool(found.created)
 
 
 _SET_BOT_REACHABLE = text(
-    "UPDATE accounts SET allows_write_to_pm = :reachable WHERE telegram_id = :telegram_id "
+    "UPDATE accounts SET allows_write_to_pm = :reachable WHERE id = :a "
     "AND deleted_at IS NULL AND allows_write_to_pm IS DISTINCT FROM :reachable"
 )
 
@@ -77,9 +78,11 @@ async def set_bot_reachable(session: AsyncSession, telegram_id: int, reachable: 
     """Telegram told us (webhook) the person started the bot, or blocked it: the bot may, or
     may no longer, write to them. Only an existing account changes; none is created here.
     Returns whether anything changed."""
-    result = await session.execute(
-        _SET_BOT_REACHABLE, {"telegram_id": telegram_id, "reachable": reachable}
-    )
+    account_id = await session.scalar(_BY_TELEGRAM, {"telegram_id": telegram_id})
+    if account_id is None:
+        return False
+    await set_context(session, account_id=account_id)
+    result = await session.execute(_SET_BOT_REACHABLE, {"a": account_id, "reachable": reachable})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -146,7 +149,6 @@ async def act_as_client(session: AsyncSession, by: Client) -> int:
         await set_context(session, account_id=by.account_id)
         return by.account_id
     account, _created = await account_from_telegram(session, by.init)
-    await set_context(session, account_id=account.id)
     if account.locale_chosen or by.init.user.language_code:
         set_locale(account.locale)
     return account.id
@@ -155,13 +157,7 @@ async def act_as_client(session: AsyncSession, by: Client) -> int:
 async def telegram_locale(db: Database, init: InitData) -> str | None:
     """The language a Telegram user reads public pages in: their saved choice, else Telegram's."""
     async with db.transaction() as session:
-        chosen = await session.scalar(
-            select(Account.locale).where(
-                Account.telegram_id == init.user.id,
-                Account.deleted_at.is_(None),
-                Account.locale_chosen.is_(True),
-            )
-        )
+        chosen = await session.scalar(_CHOSEN_LOCALE, {"telegram_id": init.user.id})
     code = (chosen or init.user.language_code or "").split("-")[0].lower()
     return code if code in LOCALES else None
 

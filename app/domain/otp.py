@@ -4,11 +4,17 @@ e-mail (policy 2.2, 2.3, 8.2).
 - A code is 6 digits from ``secrets``, valid 5 minutes, good for one sign-in. The database keeps
   neither the code nor the address in clear: both are HMAC-SHA256 digests keyed with the
   server's secret (a stolen table does not give them away, even to a brute force over all
-  10^6 codes or all Kazakhstan numbers, without the key). Each code digest is salted and bound to
-  its address.
+  10^6 codes or all Kazakhstan numbers, without the key). Each code digest is bound to its
+  address.
+- Challenges are under row-level security and belong to nobody before a sign-in, so the app
+  never reads them: ``pz_otp_issue`` stores one, ``pz_otp_sent_to``/``pz_otp_sent_from`` count
+  them, ``pz_otp_check`` compares the digests of what was typed with the stored ones and answers
+  in one word. The digest of a code therefore has no per-row salt (the database must be able to
+  compare without handing the row out); with the key unknown a salt adds nothing, and with the
+  key known it would not slow a search over 10^6 codes either.
 - Throttling: at most 3 codes per address per 15 minutes and 10 per client network (an IPv4
-  address, an IPv6 /64) per hour; at most 5 wrong tries per code, after which even the right
-  code is refused.
+  address, an IPv6 /64) per hour; at most 5 wrong tries per code (counted by ``pz_otp_check``),
+  after which even the right code is refused.
 - No enumeration: asking for a code never looks at the accounts, so a known and an unknown
   number get the same answer, the same row and the same message; every failed check gives one
   and the same message.
@@ -24,16 +30,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import Database
+from app.db.session import Database, set_context
 from app.domain import audit, outbox
+from app.domain.accounts import live_account
 from app.domain.audit import Actor, inet_or_none
 from app.domain.errors import DomainError, NotFound, RateLimited, ValidationFailed
 from app.i18n import N_, gettext
@@ -43,7 +50,6 @@ Channel = Literal["sms", "email"]
 Purpose = Literal["sign_in", "change_phone", "change_email"]
 
 CODE_TTL = timedelta(minutes=5)
-MAX_WRONG_TRIES = 5
 CODES_PER_DESTINATION = 3
 DESTINATION_WINDOW = timedelta(minutes=15)
 CODES_PER_NETWORK = 10
@@ -54,8 +60,7 @@ PURPOSE_CHANNEL: dict[str, str | None] = {
     "change_phone": "sms",
     "change_email": "email",
 }
-_HASH_VERSION = "v1"
-_CODE_SHAPE = re.compile(r"^[0-9]{6}$")
+_HASH_VERSION = "v2"  # v1 was salted per row
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -78,7 +83,6 @@ class VerifiedContact:
     channel: str
     destination: str  # E.164 phone or lower-case e-mail
     purpose: str
-    account_id: int | None  # the signed-in account a change code was asked for
     challenge_id: int
     verified_at: datetime
 
@@ -207,26 +211,11 @@ def destination_hash(secret: str, channel: str, destination: str) -> str:
     return hmac.new(key, f"{channel}:{destination}".encode(), hashlib.sha256).hexdigest()
 
 
-def _code_digest(secret: str, salt: bytes, destination_digest: str, code: str) -> bytes:
+def _code_digest(secret: str, destination_digest: str, code: str) -> str:
+    """The stored form of a code, bound to its address: what ``pz_otp_check`` compares."""
     key = _subkey(secret, b"code")
-    message = salt + b"|" + destination_digest.encode() + b"|" + code.encode()
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def _hash_code(secret: str, destination_digest: str, code: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = _code_digest(secret, salt, destination_digest, code)
-    return f"{_HASH_VERSION}${salt.hex()}${digest.hex()}"
-
-
-def _code_matches(secret: str, stored: str, destination_digest: str, code: str) -> bool:
-    try:
-        version, salt_hex, digest_hex = stored.split("$")
-        salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
-    except ValueError:
-        return False
-    actual = _code_digest(secret, salt, destination_digest, code)
-    return version == _HASH_VERSION and hmac.compare_digest(actual, expected)
+    message = destination_digest.encode() + b"|" + code.encode()
+    return f"{_HASH_VERSION}${hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
 def _network(ip: str | None) -> str | None:
@@ -244,16 +233,10 @@ def _network(ip: str | None) -> str | None:
 # --- codes -----------------------------------------------------------------------------------
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_COUNT_DESTINATION = text(
-    "SELECT count(*) FROM otp_challenges WHERE destination_hash = :h AND created_at > :since"
-)
-_COUNT_NETWORK = text(
-    "SELECT count(*) FROM otp_challenges WHERE ip <<= CAST(:net AS cidr) AND created_at > :since"
-)
-_INSERT = text(
-    "INSERT INTO otp_challenges (channel, destination_hash, code_hash, purpose, account_id, "
-    "expires_at, ip, created_at) VALUES (:channel, :h, :code_hash, :purpose, :account_id, "
-    ":expires_at, CAST(:ip AS inet), :now) RETURNING id"
+_SENT_TO = text("SELECT pz_otp_sent_to(:h, :since)")
+_SENT_FROM = text("SELECT pz_otp_sent_from(CAST(:net AS cidr), :since)")
+_ISSUE = text(
+    "SELECT pz_otp_issue(:channel, :h, :code_hash, :purpose, CAST(:ip AS inet), :now, :expires_at)"
 )
 
 
@@ -290,27 +273,25 @@ async def request_code(
 
     # concurrent requests for one address (or from one network) queue up, so limits hold exactly
     await session.execute(_LOCK, {"key": f"pozapisi.otp.destination:{digest}"})
-    sent = await session.scalar(
-        _COUNT_DESTINATION, {"h": digest, "since": now - DESTINATION_WINDOW}
-    )
+    sent = await session.scalar(_SENT_TO, {"h": digest, "since": now - DESTINATION_WINDOW})
     if (sent or 0) >= CODES_PER_DESTINATION:
         raise too_many
     network = _network(ip)
     if network is not None:
         await session.execute(_LOCK, {"key": f"pozapisi.otp.network:{network}"})
-        sent = await session.scalar(_COUNT_NETWORK, {"net": network, "since": now - NETWORK_WINDOW})
+        sent = await session.scalar(_SENT_FROM, {"net": network, "since": now - NETWORK_WINDOW})
         if (sent or 0) >= CODES_PER_NETWORK:
             raise too_many
 
     code = f"{secrets.randbelow(1_000_000):06d}"
+    # a change code is the signed-in account's: pz_otp_issue takes it from the transaction
     challenge_id = await session.scalar(
-        _INSERT,
+        _ISSUE,
         {
             "channel": channel,
             "h": digest,
-            "code_hash": _hash_code(secret, digest, code),
+            "code_hash": _code_digest(secret, digest, code),
             "purpose": purpose,
-            "account_id": account_id,
             "expires_at": now + CODE_TTL,
             "ip": inet_or_none(ip),
             "now": now,
@@ -334,10 +315,7 @@ async def request_code(
     return int(challenge_id)
 
 
-_CHALLENGE = text(
-    "SELECT id, channel, destination_hash, code_hash, purpose, account_id, attempts, "
-    "expires_at, consumed_at FROM otp_challenges WHERE id = :id FOR UPDATE"
-)
+_CHECK = text("SELECT pz_otp_check(:id, :h, :code_hash, :purpose, :now)")
 
 
 async def verify_code(
@@ -355,44 +333,36 @@ async def verify_code(
     A wrong code is counted and **committed** before CodeInvalid is raised: the caller's
     transaction would otherwise roll the count back with the error, and the limit of 5 wrong
     tries would be void. So call it first, in a transaction of its own.
-    The 6th try is refused with RateLimited even when the code is right.
+    The 6th try is refused with RateLimited even when the code is right. A code for a change
+    of contact works only in a transaction acting for the account that asked for it.
     """
     now = now or datetime.now(UTC)
     if not 0 < challenge_id < 2**63:  # a forged id must not reach the driver as an overflow
         raise CodeInvalid()
-    row = (await session.execute(_CHALLENGE, {"id": challenge_id})).first()
-    if row is None:
-        raise CodeInvalid()
-    if row.attempts >= MAX_WRONG_TRIES:
-        raise RateLimited(gettext(N_("Too many wrong codes. Please request a new code.")))
-    if row.consumed_at is not None or row.expires_at <= now or row.purpose != purpose:
-        raise CodeInvalid()
+    # an e-mail address has an @, a phone number never: the typed address names its channel
+    channel = "email" if "@" in destination else "sms"
     try:
-        address = normalize_destination(row.channel, destination)
+        address = normalize_destination(channel, destination)
     except ValidationFailed:
         address = ""
-    digest = destination_hash(secret, row.channel, address)
+    digest = destination_hash(secret, channel, address)
     typed = "".join(code.split())
-    # both comparisons always run, in constant time
-    same_address = hmac.compare_digest(digest, row.destination_hash)
-    right_code = _code_matches(secret, row.code_hash, row.destination_hash, typed)
-    if not (same_address and right_code and _CODE_SHAPE.match(typed)):
-        await session.execute(
-            text("UPDATE otp_challenges SET attempts = attempts + 1 WHERE id = :id"),
-            {"id": challenge_id},
-        )
+    outcome = await session.scalar(
+        _CHECK,
+        {"id": challenge_id, "h": digest, "code_hash": _code_digest(secret, digest, typed),
+         "purpose": purpose, "now": now},
+    )  # fmt: skip
+    if outcome == "locked":
+        raise RateLimited(gettext(N_("Too many wrong codes. Please request a new code.")))
+    if outcome == "wrong":
         await session.commit()
+    if outcome != "ok":
         raise CodeInvalid()
-    await session.execute(
-        text("UPDATE otp_challenges SET consumed_at = :now WHERE id = :id"),
-        {"now": now, "id": challenge_id},
-    )
     return VerifiedContact(
-        channel=row.channel,
+        channel=channel,
         destination=address,
-        purpose=row.purpose,
-        account_id=row.account_id,
-        challenge_id=row.id,
+        purpose=purpose,
+        challenge_id=challenge_id,
         verified_at=now,
     )
 
@@ -400,40 +370,31 @@ async def verify_code(
 # --- accounts --------------------------------------------------------------------------------
 
 
-def _by_contact(channel: str, destination: str) -> Any:
-    if channel == "sms":
-        return select(Account).where(Account.phone == destination, Account.deleted_at.is_(None))
-    return select(Account).where(
-        func.lower(Account.email) == destination, Account.deleted_at.is_(None)
-    )
+_FOR_CONTACT = text(
+    "SELECT account_id, created FROM pz_account_for_contact(:challenge_id, :channel, :address, "
+    ":locale)"
+)
+_TAKEN = text("SELECT pz_contact_taken(:channel, :address)")
 
 
 async def account_for_contact(
     session: AsyncSession, verified: VerifiedContact, *, locale: str = "ru"
 ) -> Account:
-    """The account a verified phone/e-mail signs in to, created on first sign-in."""
+    """The account a verified phone/e-mail signs in to, created on first sign-in; the
+    transaction acts for it from here on."""
     if verified.purpose != "sign_in":
         raise ValueError("only a sign-in code signs in")
-    stmt = _by_contact(verified.channel, verified.destination)
-    account = (await session.execute(stmt)).scalar_one_or_none()
-    if account is None:
-        account = Account(locale=locale if locale in ("ru", "kk", "en") else "ru")
-        _set_contact(account, verified)
-        try:
-            async with session.begin_nested():
-                session.add(account)
-                await session.flush()
-        except IntegrityError:
-            # a concurrent first sign-in with the same address created it: use that one
-            session.expunge(account)
-            account = (await session.execute(stmt)).scalar_one()
-        else:
-            return account
-    if verified.channel == "sms" and account.phone_verified_at is None:
-        account.phone_verified_at = verified.verified_at
-    if verified.channel == "email" and account.email_verified_at is None:
-        account.email_verified_at = verified.verified_at
-    await session.flush()
+    found = (
+        await session.execute(
+            _FOR_CONTACT,
+            {"challenge_id": verified.challenge_id, "channel": verified.channel,
+             "address": verified.destination,
+             "locale": locale if locale in ("ru", "kk", "en") else "ru"},
+        )
+    ).one()  # fmt: skip
+    await set_context(session, account_id=found.account_id)
+    account = await live_account(session, found.account_id)
+    assert account is not None  # pz_account_for_contact names live accounts only
     return account
 
 
@@ -446,12 +407,9 @@ def _set_contact(account: Account, verified: VerifiedContact) -> None:
         account.email_verified_at = verified.verified_at
 
 
-async def _ensure_contact_free(
-    session: AsyncSession, channel: str, destination: str, account_id: int
-) -> None:
+async def _ensure_contact_free(session: AsyncSession, channel: str, destination: str) -> None:
     """A phone or e-mail belongs to one account: refuse one that another account holds."""
-    other = (await session.execute(_by_contact(channel, destination))).scalar_one_or_none()
-    if other is not None and other.id != account_id:
+    if await session.scalar(_TAKEN, {"channel": channel, "address": destination}):
         if channel == "sms":
             message = N_("This phone number is already used by another account.")
             raise ValidationFailed(fields={"phone": gettext(message)})
@@ -501,14 +459,11 @@ async def confirm_contact_change(
         session, challenge_id=challenge_id, destination=destination, code=code, secret=secret,
         purpose=purpose, now=now,
     )  # fmt: skip
-    if verified.account_id != account_id:
+    # pz_otp_check has refused a code another account asked for
+    if verified.channel != channel:
         raise CodeInvalid()
-    await _ensure_contact_free(session, channel, verified.destination, account_id)
-    account = (
-        await session.execute(
-            select(Account).where(Account.id == account_id, Account.deleted_at.is_(None))
-        )
-    ).scalar_one_or_none()
+    await _ensure_contact_free(session, channel, verified.destination)
+    account = await live_account(session, account_id)
     if account is None:
         raise NotFound()
     try:
@@ -517,7 +472,7 @@ async def confirm_contact_change(
             await session.flush()
     except IntegrityError:
         # taken by another account a moment ago: the check now names the field
-        await _ensure_contact_free(session, channel, verified.destination, account_id)
+        await _ensure_contact_free(session, channel, verified.destination)
         raise
     await audit.record(
         session,
@@ -537,7 +492,7 @@ async def set_verified_phone(
     """A phone Telegram vouches for (``requestContact`` data is signed like initData): no code
     is needed, but it must be a Kazakhstan number that no other account holds."""
     phone = normalize_phone(raw_phone)
-    await _ensure_contact_free(session, "sms", phone, account.id)
+    await _ensure_contact_free(session, "sms", phone)
     account.phone = phone
     account.phone_verified_at = now or datetime.now(UTC)
     await session.flush()

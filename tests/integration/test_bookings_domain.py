@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import set_context
 from app.domain import access, bookings, outbox
 from app.domain.audit import Actor
 from app.domain.errors import NotFound, SlotTaken, ValidationFailed
@@ -121,6 +122,8 @@ async def change(db: Any, world: World, booking_id: int, action: str, **kwargs: 
         booking = await access.get_booking(session, booking_id)
         if action == "reschedule":
             account_id = booking.account_id
+            if account_id:  # an account is read only acting for it (row-level security)
+                await set_context(session, account_id=account_id)
             account = await session.get(Account, account_id) if account_id else None
             kwargs.setdefault("account", account)
         function = {

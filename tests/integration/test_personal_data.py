@@ -236,6 +236,13 @@ INVENTORY: dict[str, dict[str, str]] = {
         "effective_at": N,
         "material": N,
     },
+    "rate_limit_counters": {
+        "bucket": N,
+        "key": P,  # 2.6: a keyed digest of an account, Telegram user or network (as above)
+        "window_start": N,
+        "hits": N,
+        "expires_at": N,
+    },
     "schedule_overrides": {
         "id": N,
         "business_id": N,
@@ -382,3 +389,25 @@ async def test_client_card_holds_no_email_telegram_or_avatar(database: DatabaseU
         if any(word in c.lower() for word in ("mail", "telegram", "tg_", "avatar", "photo"))
     ]
     assert forbidden == []
+
+
+@pytest.mark.policy("10.3")
+async def test_every_table_of_personal_data_forces_row_level_security(
+    database: DatabaseUrls,
+) -> None:
+    """A table that holds a personal column is guarded by row-level security, forced, so no
+    role reaches its rows without a policy saying whose they are (tests/integration/test_rls.py
+    checks the policies themselves)."""
+    personal = sorted(t for t, columns in INVENTORY.items() if P in columns.values())
+    assert {"accounts", "consents", "otp_challenges", "security_events"} <= set(personal)
+    conn = await asyncpg.connect(to_libpq(database.owner))
+    try:
+        rows = await conn.fetch(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relkind = 'r' AND relrowsecurity AND relforcerowsecurity"
+        )
+    finally:
+        await conn.close()
+    guarded = {r["relname"] for r in rows}
+    assert "bookings" in guarded  # the query finds forced tables
+    assert [t for t in personal if t not in guarded] == []

@@ -114,6 +114,9 @@ class World:
     booking_x_a: int
     booking_y_a: int
     booking_x_b: int
+    consent_y: int  # Y's consent, with no technical row yet
+    code_x: int  # a code X asked for to change the phone
+    code_y: int  # a code Y asked for to change the e-mail
 
 
 @pytest.fixture(scope="module", params=["main", "other"])
@@ -289,6 +292,45 @@ async def _arrange(urls: DatabaseUrls) -> World:
             "VALUES ($1, '10.0.0.3', 'pytest')",
             consent_id,
         )
+        consent = (
+            "INSERT INTO consents (account_id, policy_version, purposes, action, channel) "
+            "VALUES ($1, 'rls-test', '{booking}', 'granted', 'api') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO consent_technical (consent_id, ip, user_agent) "
+            "VALUES ($1, '10.0.0.6', 'pytest')",
+            await conn.fetchval(consent, account_y),
+        )
+        consent_y = await conn.fetchval(consent, account_y)
+        for account, who in ((account_x, "x"), (account_y, "y")):
+            await conn.execute(
+                "INSERT INTO data_requests (account_id, kind, channel, due_on, details) "
+                "VALUES ($1, 'correct', 'email', '2031-03-17', $2::jsonb)",
+                account, f'{{"note": "from {who}"}}',
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO security_events (account_id, event, ip, user_agent) "
+                "VALUES ($1, 'sessions.signed_out_others', '10.0.0.4', 'pytest')",
+                account,
+            )
+            await conn.execute(
+                "INSERT INTO sessions (id, account_id, kind, csrf_secret, expires_at, ip) "
+                "VALUES ($1, $2, 'miniapp', 'secret', now() + interval '1 day', '10.1.2.3')",
+                f"rls-{who}", account,
+            )  # fmt: skip
+        challenge = (
+            "INSERT INTO otp_challenges (channel, destination_hash, code_hash, purpose, "
+            "account_id, expires_at, ip) VALUES ($1, $2, 'v2$x', $3, $4, $5, '10.0.0.5') "
+            "RETURNING id"
+        )
+        soon = datetime.now(UTC) + timedelta(minutes=5)
+        code_x = await conn.fetchval(challenge, "sms", "rls-x", "change_phone", account_x, soon)
+        code_y = await conn.fetchval(challenge, "email", "rls-y", "change_email", account_y, soon)
+        # codes nobody owns: one that may still be used, one spent a day ago
+        await conn.fetchval(challenge, "sms", "rls-anon", "sign_in", None, soon)
+        await conn.fetchval(
+            challenge, "sms", "rls-old", "sign_in", None, datetime.now(UTC) - timedelta(days=1)
+        )
         plan_id = await conn.fetchval(
             'INSERT INTO plans (code, name, price_tiyn) VALUES ($1, \'{"ru": "Старт"}\', 500000) '
             "RETURNING id",
@@ -320,6 +362,7 @@ async def _arrange(urls: DatabaseUrls) -> World:
         urls=urls, a=a, b=b, account_x=account_x, account_y=account_y,
         client_x_a=client_x_a, client_x_b=client_x_b, client_y_a=client_y_a,
         booking_x_a=booking_x_a, booking_y_a=booking_y_a, booking_x_b=booking_x_b,
+        consent_y=consent_y, code_x=code_x, code_y=code_y,
     )  # fmt: skip
 
 
@@ -730,6 +773,41 @@ REFUSED = [
     (APP_ROLE, "INSERT INTO invoices (business_id) VALUES (1)"),
     (APP_ROLE, "UPDATE policy_versions SET material = false"),
     (APP_ROLE, "SELECT * FROM audit_verify()"),
+    # personal tables (migration 0016): accounts are made only by pz_account_for_*, codes only
+    # by pz_otp_issue and pz_otp_check; nobody gives themselves an operator's rights
+    (APP_ROLE, "INSERT INTO accounts (name) VALUES ('Intruder')"),
+    (APP_ROLE, "UPDATE accounts SET is_operator = true"),
+    (APP_ROLE, "UPDATE accounts SET telegram_id = 1"),
+    (APP_ROLE, "UPDATE accounts SET deleted_at = NULL"),
+    (APP_ROLE, "UPDATE accounts SET password_hash = NULL"),
+    (APP_ROLE, "DELETE FROM accounts"),
+    (
+        APP_ROLE,
+        "INSERT INTO otp_challenges (channel, destination_hash, code_hash, expires_at) "
+        "VALUES ('sms', 'h', 'c', now())",
+    ),
+    (APP_ROLE, "UPDATE otp_challenges SET attempts = 0"),
+    (APP_ROLE, "DELETE FROM otp_challenges"),
+    (APP_ROLE, "DELETE FROM data_requests"),
+    (APP_ROLE, "DELETE FROM security_events"),
+    (APP_ROLE, "UPDATE security_events SET ip = NULL"),
+    # the worker: delivery reads contacts and language, never who the person is otherwise
+    (WORKER_ROLE, "SELECT name FROM accounts"),
+    (WORKER_ROLE, "SELECT avatar FROM accounts"),
+    (WORKER_ROLE, "SELECT password_hash FROM accounts"),
+    (WORKER_ROLE, "SELECT * FROM accounts"),
+    (WORKER_ROLE, "UPDATE accounts SET phone = NULL"),
+    (WORKER_ROLE, "UPDATE accounts SET locale = 'en'"),
+    (WORKER_ROLE, "INSERT INTO accounts (name) VALUES ('x')"),
+    (WORKER_ROLE, "DELETE FROM accounts"),
+    (WORKER_ROLE, "SELECT count(*) FROM consents"),
+    (WORKER_ROLE, "SELECT count(*) FROM consent_technical"),
+    (WORKER_ROLE, "DELETE FROM consent_technical"),
+    (WORKER_ROLE, "SELECT count(*) FROM security_events"),
+    (WORKER_ROLE, "DELETE FROM security_events"),
+    (WORKER_ROLE, "UPDATE otp_challenges SET attempts = 0"),
+    (WORKER_ROLE, "SELECT pz_account_by_telegram(1)"),
+    (WORKER_ROLE, "SELECT pz_otp_sent_to('h', now())"),
 ]
 
 
@@ -755,14 +833,6 @@ async def test_append_only_even_for_the_owner(world: World, table: str) -> None:
 @pytest.mark.policy("10.3")
 async def test_the_app_sees_and_writes_only_the_signed_in_accounts_sessions(world: World) -> None:
     """A session row holds a sign-in's CSRF secret, IP and user agent (migration 0012)."""
-    async with connected(world.urls.owner) as owner:
-        for account, sid in ((world.account_x, "rls-x"), (world.account_y, "rls-y")):
-            await owner.execute(
-                "INSERT INTO sessions (id, account_id, kind, csrf_secret, expires_at, ip) "
-                "VALUES ($1, $2, 'miniapp', 'secret', now() + interval '1 day', '10.1.2.3') "
-                "ON CONFLICT (id) DO NOTHING",
-                sid, account,
-            )  # fmt: skip
     async with tx(world.urls.app, account_id=world.account_x) as conn:
         assert {r["id"] for r in await conn.fetch("SELECT id FROM sessions")} == {"rls-x"}
         assert affected(await conn.execute("UPDATE sessions SET revoked_at = now()")) == 1
@@ -778,3 +848,397 @@ async def test_the_app_sees_and_writes_only_the_signed_in_accounts_sessions(worl
         assert (
             await conn.fetchval("SELECT count(*) FROM sessions WHERE id IN ('rls-x', 'rls-y')") == 2
         )
+
+
+# --- personal tables: each row is one account's (policy 5.1, 10.3; migration 0016) ----------
+
+# Tables whose rows belong to one person, not to a business: the app reaches them only acting
+# for that person (app.account_id), whatever business the transaction acts for.
+PERSONAL = (
+    "accounts",
+    "consents",
+    "consent_technical",
+    "data_requests",
+    "security_events",
+    "otp_challenges",
+    "sessions",
+)
+# the account a row belongs to, as SQL over the table
+ACCOUNT_OF = {
+    "accounts": "id",
+    "consent_technical": "(SELECT c.account_id FROM consents c "
+    "WHERE c.id = consent_technical.consent_id)",
+}
+# a change that changes nothing, on a column the app may write if it may write the table at all
+HARMLESS = {
+    "accounts": "name",
+    "consents": "channel",
+    "consent_technical": "ip",
+    "data_requests": "status",
+    "security_events": "event",
+    "otp_challenges": "attempts",
+    "sessions": "revoked_at",
+}
+
+
+async def refused(
+    dsn: str, error: type[Exception], statement: str, *args: Any, account_id: int | None = None,
+    match: str | None = None,
+) -> None:  # fmt: skip
+    """``statement`` fails with ``error`` (each refusal in a transaction of its own: the error
+    aborts the one it happens in)."""
+    async with tx(dsn, account_id=account_id) as conn:
+        with pytest.raises(error, match=match):
+            await conn.fetchval(statement, *args)
+
+
+def account_of(table: str) -> str:
+    return ACCOUNT_OF.get(table, "account_id")
+
+
+async def owner_count_of(world: World, table: str, account_id: int) -> int:
+    async with connected(world.urls.owner) as conn:
+        return int(
+            await conn.fetchval(
+                f"SELECT count(*) FROM {table} WHERE {account_of(table)} = $1", account_id
+            )
+        )
+
+
+async def column_privilege(world: World, role: str, table: str, column: str, action: str) -> bool:
+    async with connected(world.urls.owner) as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT has_column_privilege($1, $2, $3, $4)", role, table, column, action
+            )
+        )
+
+
+@pytest.mark.policy("10.3")
+async def test_every_personal_table_forces_row_level_security(world: World) -> None:
+    async with connected(world.urls.owner) as conn:
+        rows = await conn.fetch(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace AND relname = ANY($1::text[])",
+            list(PERSONAL),
+        )
+    flags = {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows}
+    assert set(flags) == set(PERSONAL)
+    assert sorted(t for t, f in flags.items() if f != (True, True)) == []
+
+
+@pytest.mark.parametrize("table", PERSONAL)
+async def test_arrangement_has_rows_of_both_accounts_in_every_personal_table(
+    world: World, table: str
+) -> None:
+    """The matrix below would prove nothing on rows of one account only."""
+    assert await owner_count_of(world, table, world.account_x) > 0
+    assert await owner_count_of(world, table, world.account_y) > 0
+
+
+@pytest.mark.policy("10.3")
+@pytest.mark.parametrize("table", PERSONAL)
+async def test_without_an_account_no_personal_rows(world: World, table: str) -> None:
+    """Nobody signed in: nothing, whatever business the transaction acts for."""
+    assert await owner_count(world, table) > 0
+    for business_id in (None, world.a.id):
+        async with tx(world.urls.app, business_id=business_id) as conn:
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+@pytest.mark.policy("5.1")
+@pytest.mark.policy("10.3")
+@pytest.mark.parametrize("table", PERSONAL)
+async def test_an_account_sees_its_own_personal_rows_and_nobody_elses(
+    world: World, table: str
+) -> None:
+    own = await owner_count_of(world, table, world.account_x)
+    query = f"SELECT {account_of(table)} AS owner FROM {table}"
+    # X is a client of A: acting for A as well opens none of Y's rows (Y is A's client too)
+    for business_id in (None, world.a.id):
+        async with tx(world.urls.app, business_id=business_id, account_id=world.account_x) as conn:
+            seen = [r["owner"] for r in await conn.fetch(query)]
+            assert seen == [world.account_x] * own
+            explicit = f"SELECT count(*) FROM {table} WHERE {account_of(table)} = $1"
+            assert await conn.fetchval(explicit, world.account_y) == 0
+
+
+@pytest.mark.policy("10.3")
+@pytest.mark.parametrize("table", PERSONAL)
+async def test_personal_rows_cannot_be_changed_for_another_account(
+    world: World, table: str
+) -> None:
+    column = HARMLESS[table]
+    statement = f"UPDATE {table} SET {column} = {column} WHERE {account_of(table)} = $1"
+    if not await column_privilege(world, APP_ROLE, table, column, "UPDATE"):
+        for account_id in (world.account_x, world.account_y, None):
+            async with tx(world.urls.app, account_id=account_id) as conn:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                    await conn.execute(statement, world.account_y)
+        return
+    for account_id in (world.account_x, None):
+        async with tx(world.urls.app, business_id=world.a.id, account_id=account_id) as conn:
+            assert affected(await conn.execute(statement, world.account_y)) == 0
+    # positive control: the person's own rows (rolled back)
+    expected = await owner_count_of(world, table, world.account_y)
+    async with tx(world.urls.app, account_id=world.account_y) as conn:
+        assert affected(await conn.execute(statement, world.account_y)) == expected > 0
+
+
+@pytest.mark.policy("10.3")
+@pytest.mark.parametrize("table", PERSONAL)
+async def test_the_app_deletes_no_personal_rows(world: World, table: str) -> None:
+    """Erasure and retention go through the owner's functions; the app role deletes nothing."""
+    assert not await privilege(world, APP_ROLE, table, "DELETE")
+    for account_id in (world.account_x, None):
+        async with tx(world.urls.app, account_id=account_id) as conn:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                await conn.execute(f"DELETE FROM {table} WHERE {account_of(table)} = $1",
+                                   world.account_x)  # fmt: skip
+
+
+def personal_inserts(world: World) -> dict[str, tuple[str, list[Any]]]:
+    """A valid new row of account Y for every personal table the app may INSERT into."""
+    return {
+        "consents": (
+            "INSERT INTO consents (account_id, policy_version, purposes, action, channel) "
+            "VALUES ($1, 'rls-test', '{booking}', 'withdrawn', 'api')",
+            [world.account_y],
+        ),
+        "consent_technical": (
+            "INSERT INTO consent_technical (consent_id, ip) VALUES ($1, '10.9.9.9')",
+            [world.consent_y],
+        ),
+        "data_requests": (
+            "INSERT INTO data_requests (account_id, kind, channel, due_on) "
+            "VALUES ($1, 'access', 'email', '2031-03-20')",
+            [world.account_y],
+        ),
+        "security_events": (
+            "INSERT INTO security_events (account_id, event) VALUES ($1, 'sign_in')",
+            [world.account_y],
+        ),
+        "sessions": (
+            "INSERT INTO sessions (id, account_id, kind, csrf_secret, expires_at) "
+            "VALUES ('rls-forged', $1, 'miniapp', 's', now() + interval '1 day')",
+            [world.account_y],
+        ),
+    }
+
+
+async def test_every_insertable_personal_table_is_in_the_insert_matrix(world: World) -> None:
+    insertable = {t for t in PERSONAL if await privilege(world, APP_ROLE, t, "INSERT")}
+    assert insertable == set(personal_inserts(world))
+
+
+@pytest.mark.policy("10.3")
+@pytest.mark.parametrize(
+    "table", ["consents", "consent_technical", "data_requests", "security_events", "sessions"]
+)
+async def test_personal_rows_cannot_be_written_for_another_account(
+    world: World, table: str
+) -> None:
+    statement, args = personal_inserts(world)[table]
+    for account_id in (world.account_x, None):
+        async with tx(world.urls.app, business_id=world.a.id, account_id=account_id) as conn:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+                await conn.execute(statement, *args)
+    async with tx(world.urls.app, account_id=world.account_y) as conn:  # positive control
+        assert affected(await conn.execute(statement, *args)) == 1
+
+
+# --- what the worker role may do with personal rows -------------------------------------------
+
+
+async def test_worker_reads_every_addressee_for_delivery(world: World) -> None:
+    total = await owner_count(world, "accounts")
+    async with tx(world.urls.worker) as conn:
+        rows = await conn.fetch(
+            "SELECT id, phone, email, telegram_id, allows_write_to_pm, locale, deleted_at "
+            "FROM accounts"
+        )
+    assert len(rows) == total
+    assert {world.account_x, world.account_y} <= {r["id"] for r in rows}
+
+
+async def test_worker_may_stop_bot_messages_but_never_start_them(world: World) -> None:
+    """Telegram says the bot is blocked: the relay stops writing. Allowing it is the person's."""
+    off = "UPDATE accounts SET allows_write_to_pm = false WHERE id = $1"
+    on = "UPDATE accounts SET allows_write_to_pm = true WHERE id = $1"
+    async with tx(world.urls.worker) as conn:
+        assert affected(await conn.execute(off, world.account_x)) == 1
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+            await conn.execute(on, world.account_x)
+
+
+async def test_worker_sees_only_codes_past_their_expiry(world: World) -> None:
+    """Housekeeping deletes spent codes; a code that may still be used is out of its sight."""
+    async with connected(world.urls.owner) as conn:
+        spent = await conn.fetchval("SELECT count(*) FROM otp_challenges WHERE expires_at < now()")
+        live = await conn.fetchval("SELECT count(*) FROM otp_challenges WHERE expires_at > now()")
+    assert spent > 0 and live > 0
+    async with tx(world.urls.worker) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM otp_challenges") == spent
+        assert affected(await conn.execute("DELETE FROM otp_challenges")) == spent
+
+
+# --- before anyone is signed in: SECURITY DEFINER functions that give out ids, yes/no, counts --
+
+# what each function reachable before a sign-in returns: never a row of a personal table
+SIGN_IN_DEFINERS = {
+    "pz_account_by_telegram": "bigint",
+    "pz_account_chosen_locale": "text",
+    "pz_account_for_telegram": "TABLE(account_id bigint, created boolean)",
+    "pz_account_for_contact": "TABLE(account_id bigint, created boolean)",
+    "pz_contact_taken": "boolean",
+    "pz_client_locale": "text",
+    "pz_booking_recipients": "TABLE(account_id bigint, locale text)",
+    "pz_otp_sent_to": "integer",
+    "pz_otp_sent_from": "integer",
+    "pz_otp_issue": "bigint",
+    "pz_otp_check": "text",
+}
+
+
+async def test_the_definer_functions_return_ids_yes_no_and_counts(world: World) -> None:
+    async with connected(world.urls.owner) as conn:
+        rows = await conn.fetch(
+            "SELECT p.proname, pg_get_function_result(p.oid) AS result, p.prosecdef, "
+            "p.proconfig, has_function_privilege('public', p.oid, 'EXECUTE') AS public, "
+            "has_function_privilege($2, p.oid, 'EXECUTE') AS app, "
+            "has_function_privilege($3, p.oid, 'EXECUTE') AS worker FROM pg_proc p "
+            "WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY($1::text[])",
+            list(SIGN_IN_DEFINERS), APP_ROLE, WORKER_ROLE,
+        )  # fmt: skip
+        every_definer = await conn.fetch(
+            "SELECT proname, proconfig FROM pg_proc "
+            "WHERE pronamespace = 'public'::regnamespace AND prosecdef"
+        )
+    found = {r["proname"]: r for r in rows}
+    assert {name: r["result"] for name, r in found.items()} == SIGN_IN_DEFINERS
+    for name, r in found.items():
+        assert (r["prosecdef"], r["public"], r["app"], r["worker"]) == (True, False, True, False)
+        assert any(c.startswith("search_path=") for c in r["proconfig"] or []), name
+    # and every function that runs as the owner pins its search path
+    unpinned = [
+        r["proname"]
+        for r in every_definer
+        if not any(c.startswith("search_path=") for c in r["proconfig"] or [])
+    ]
+    assert len(every_definer) > len(SIGN_IN_DEFINERS) and unpinned == []
+
+
+async def test_an_account_is_found_by_contact_only_right_after_a_code_was_checked(
+    world: World,
+) -> None:
+    call = "SELECT account_id FROM pz_account_for_contact($1, 'sms', '+77010000001', 'ru')"
+    async with connected(world.urls.owner) as owner:
+        anon = await owner.fetchval(
+            "SELECT id FROM otp_challenges WHERE destination_hash = 'rls-anon'"
+        )
+    # no such code; a code for a change of contact; a sign-in code not used yet
+    for challenge in (10**15, world.code_x, anon):
+        await refused(world.urls.app, asyncpg.InsufficientPrivilegeError, call, challenge,
+                      match="just checked")  # fmt: skip
+    async with tx(world.urls.owner) as conn:  # positive control: right after it was used
+        await conn.execute("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1", anon)
+        assert await conn.fetchval(call, anon) == world.account_x
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="just checked"):
+            await conn.fetchval(call.replace("'sms'", "'email'"), anon)  # not by e-mail
+
+
+async def test_whether_a_contact_is_taken_is_told_to_a_signed_in_account_only(
+    world: World,
+) -> None:
+    taken = "SELECT pz_contact_taken('sms', $1)"
+    await refused(world.urls.app, asyncpg.InsufficientPrivilegeError, taken, "+77010000002",
+                  match="signed-in")  # fmt: skip
+    await refused(world.urls.app, asyncpg.InvalidParameterValueError,
+                  "SELECT pz_contact_taken('pigeon', 'x')", account_id=world.account_x)  # fmt: skip
+    async with tx(world.urls.app, account_id=world.account_x) as conn:
+        assert await conn.fetchval(taken, "+77010000002") is True  # Y's
+        assert await conn.fetchval(taken, "+77010000001") is False  # X's own
+        assert await conn.fetchval(taken, "+77019999999") is False
+
+
+ISSUE = "SELECT pz_otp_issue($1, 'rls-new', 'v2$c', $2, '10.0.0.9', now(), now() + $3::interval)"
+
+
+async def test_codes_are_issued_for_nobody_or_the_signed_in_account(world: World) -> None:
+    five = timedelta(minutes=5)
+    await refused(world.urls.app, asyncpg.InsufficientPrivilegeError, ISSUE, "sms",
+                  "change_phone", five, match="signed-in")  # fmt: skip
+    for channel, purpose, ttl in (
+        ("email", "change_phone", five),  # the wrong channel for the purpose
+        ("pigeon", "sign_in", five),
+        ("sms", "sign_in", timedelta(hours=1)),  # codes live at most 10 minutes
+        ("sms", "sign_in", timedelta(minutes=-1)),
+    ):
+        await refused(world.urls.app, asyncpg.InvalidParameterValueError, ISSUE, channel,
+                      purpose, ttl, account_id=world.account_x)  # fmt: skip
+    async with tx(world.urls.app, account_id=world.account_x) as conn:
+        change = await conn.fetchval(ISSUE, "sms", "change_phone", five)
+        sign_in = await conn.fetchval(ISSUE, "sms", "sign_in", five)
+        # a change code is X's (X reads it back); a sign-in code belongs to nobody, whoever asks
+        mine = await conn.fetch("SELECT id FROM otp_challenges WHERE id = ANY($1::bigint[])",
+                                [change, sign_in])  # fmt: skip
+        assert [r["id"] for r in mine] == [change]
+
+
+CHECK = "SELECT pz_otp_check($1, $2, 'v2$x', $3, now())"
+ATTEMPTS = "SELECT attempts, consumed_at IS NOT NULL AS used FROM otp_challenges WHERE id = $1"
+
+
+async def test_a_code_is_checked_only_for_the_account_that_asked(world: World) -> None:
+    async with tx(world.urls.app, account_id=world.account_y) as conn:
+        # Y holds X's code and its address: nothing is said, counted or used up
+        assert await conn.fetchval(CHECK, world.code_x, "rls-x", "change_phone") == "invalid"
+        await set_context(conn, account_id=world.account_x)
+        assert dict(await conn.fetchrow(ATTEMPTS, world.code_x)) == {"attempts": 0, "used": False}
+    async with tx(world.urls.app) as conn:  # nor with nobody signed in
+        assert await conn.fetchval(CHECK, world.code_x, "rls-x", "change_phone") == "invalid"
+    async with tx(world.urls.app, account_id=world.account_x) as conn:
+        assert await conn.fetchval(CHECK, world.code_x, "rls-x", "sign_in") == "invalid"
+        assert await conn.fetchval(CHECK, world.code_x, "rls-y", "change_phone") == "wrong"
+        assert dict(await conn.fetchrow(ATTEMPTS, world.code_x)) == {"attempts": 1, "used": False}
+        # positive control: the right digests, in X's own transaction
+        assert await conn.fetchval(CHECK, world.code_x, "rls-x", "change_phone") == "ok"
+        assert dict(await conn.fetchrow(ATTEMPTS, world.code_x)) == {"attempts": 1, "used": True}
+        assert await conn.fetchval(CHECK, world.code_x, "rls-x", "change_phone") == "invalid"
+
+
+async def test_telegram_sign_in_refuses_an_id_telegram_never_gives(world: World) -> None:
+    call = "SELECT account_id FROM pz_account_for_telegram($1, 'X', true, 'ru')"
+    for forged in (None, 0, -5):
+        await refused(world.urls.app, asyncpg.InvalidParameterValueError, call, forged)
+    async with connected(world.urls.owner) as owner:
+        telegram_x = await owner.fetchval(
+            "SELECT telegram_id FROM accounts WHERE id = $1", world.account_x
+        )
+    async with tx(world.urls.app) as conn:  # positive control: the account's id, nothing else
+        assert await conn.fetchval(call, telegram_x) == world.account_x
+        assert await conn.fetchval("SELECT pz_account_by_telegram($1)", telegram_x) == (
+            world.account_x
+        )
+        assert await conn.fetchval("SELECT count(*) FROM accounts") == 0  # still nobody's
+
+
+async def test_the_business_learns_its_own_recipients_and_clients_language_only(
+    world: World,
+) -> None:
+    recipients = "SELECT account_id FROM pz_booking_recipients($1, $2)"
+    locale = "SELECT pz_client_locale($1)"
+    async with tx(world.urls.app, business_id=world.b.id) as conn:
+        assert await conn.fetch(recipients, world.a.id, world.a.staff_ids[0]) == []
+        assert await conn.fetchval(locale, world.booking_x_a) is None
+    async with tx(world.urls.app) as conn:
+        assert await conn.fetch(recipients, world.a.id, world.a.staff_ids[0]) == []
+        assert await conn.fetchval(locale, world.booking_x_a) is None
+    async with tx(world.urls.app, business_id=world.a.id) as conn:  # positive control
+        found = [r["account_id"] for r in await conn.fetch(recipients, world.a.id,
+                                                            world.a.staff_ids[0])]  # fmt: skip
+        assert world.a.owner_account_id in found
+        assert await conn.fetchval(locale, world.booking_x_a) == "ru"
+    async with tx(world.urls.app, account_id=world.account_x) as conn:  # the client themselves
+        assert await conn.fetchval(locale, world.booking_x_a) == "ru"
+        assert await conn.fetchval(locale, world.booking_y_a) is None

@@ -13,22 +13,28 @@ CREATE OR REPLACE FUNCTION pz_booking_context(p_slug text, p_telegram_id bigint,
                                    p_known_version bigint, p_known_staff bigint[])
 RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
+  v_prior_account text := current_setting('app.account_id', true);
   v_account json;
   v_account_id bigint;
   v_replay bigint;
   v_day date;
 BEGIN
   IF p_telegram_id IS NOT NULL OR p_account_id IS NOT NULL THEN
-    SELECT a.id, json_build_object('id', a.id, 'name', a.name, 'phone', a.phone,
-                                   'locale', a.locale, 'locale_chosen', a.locale_chosen,
-                                   'allows_write_to_pm', a.allows_write_to_pm)
-      INTO v_account_id, v_account
-      FROM accounts a
-     WHERE (a.telegram_id = p_telegram_id OR a.id = p_account_id) AND a.deleted_at IS NULL;
-    IF v_account_id IS NULL THEN
+    -- the account's row is read acting for it (row-level security): a Telegram id is first
+    -- turned into the account's id, which is all pz_account_by_telegram gives out
+    v_account_id := coalesce(p_account_id, pz_account_by_telegram(p_telegram_id));
+    IF v_account_id IS NOT NULL THEN
+      PERFORM set_config('app.account_id', v_account_id::text, true);
+      SELECT json_build_object('id', a.id, 'name', a.name, 'phone', a.phone,
+                               'locale', a.locale, 'locale_chosen', a.locale_chosen,
+                               'allows_write_to_pm', a.allows_write_to_pm)
+        INTO v_account
+        FROM accounts a WHERE a.id = v_account_id AND a.deleted_at IS NULL;
+    END IF;
+    IF v_account IS NULL THEN
+      PERFORM set_config('app.account_id', coalesce(v_prior_account, ''), true);
       RETURN json_build_object('account', NULL);
     END IF;
-    PERFORM set_config('app.account_id', v_account_id::text, true);
   END IF;
   IF v_account_id IS NOT NULL AND p_idempotency_key IS NOT NULL THEN
     SELECT b.id INTO v_replay FROM bookings b
