@@ -15,7 +15,9 @@ from app.domain.errors import DomainError
 from app.i18n import N_, get_locale, gettext
 from app.routes.consent import CLIENT_PURPOSES
 from app.routes.deps import DB, AppSettings, SignedIn
+from app.routes.errors import retry_after
 from app.routes.rendering import Form, Multipart, forbidden_page, page_context
+from app.security.limits import limited_viewer
 from app.security.telegram import InvalidInitData, validate_shared_contact
 from app.security.web import actor_of, clear_session_cookie
 from app.settings import secret_key_for
@@ -63,7 +65,13 @@ async def me_name(
     return _saved(request, "name")
 
 
-@post("/app/me/contact", include_in_schema=False, status_code=200, name="me:contact")
+@post(
+    "/app/me/contact",
+    include_in_schema=False,
+    status_code=200,
+    name="me:contact",
+    dependencies={"viewer": limited_viewer("contact_change")},
+)
 async def me_contact(
     request: Request[Any, Any, Any],
     db: DB,
@@ -82,8 +90,10 @@ async def me_contact(
         )  # fmt: skip
     except DomainError as error:
         message = next(iter(error.fields.values()), None) or gettext(error.message)
-        return await _me_page(request, db, viewer, status=error.status, contact_error=message,
+        page = await _me_page(request, db, viewer, status=error.status, contact_error=message,
                               contact=contact)  # fmt: skip
+        page.headers.update(retry_after(error))
+        return page
     return await _me_page(
         request, db, viewer, challenge_id=challenge_id, channel=channel,
         contact=otp.normalize_destination(channel, contact),
@@ -95,6 +105,7 @@ async def me_contact(
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:contact-verify",
+    dependencies={"viewer": limited_viewer("contact_change")},
 )
 async def me_contact_verify(
     request: Request[Any, Any, Any],
@@ -116,8 +127,10 @@ async def me_contact_verify(
         )  # fmt: skip
     except DomainError as error:
         message = next(iter(error.fields.values()), None) or gettext(error.message)
-        return await _me_page(request, db, viewer, status=error.status, code_error=message,
+        page = await _me_page(request, db, viewer, status=error.status, code_error=message,
                               challenge_id=challenge, channel=channel, contact=contact)  # fmt: skip
+        page.headers.update(retry_after(error))
+        return page
     return _saved(request, "contact")
 
 
@@ -225,7 +238,12 @@ async def me_avatar_image(db: DB, viewer: SignedIn) -> Response[Any]:
     return Response(avatar, media_type="image/webp", headers={"Cache-Control": "private, no-store"})
 
 
-@get("/app/me/export", include_in_schema=False, name="me:export")
+@get(
+    "/app/me/export",
+    include_in_schema=False,
+    name="me:export",
+    dependencies={"viewer": limited_viewer("export")},
+)
 async def me_export(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     """A copy of everything held about the person (policy 8.1), as a ZIP of JSON and CSV."""
     archive = await profile.export(
@@ -253,7 +271,13 @@ async def me_withdraw_consent(
     return _saved(request, "consent")
 
 
-@post("/app/me/delete", include_in_schema=False, status_code=200, name="me:delete")
+@post(
+    "/app/me/delete",
+    include_in_schema=False,
+    status_code=200,
+    name="me:delete",
+    dependencies={"viewer": limited_viewer("delete")},
+)
 async def me_delete(
     request: Request[Any, Any, Any], db: DB, viewer: SignedIn,
     data: Annotated[dict[str, str], Form],

@@ -14,7 +14,9 @@ from app.domain import otp, profile
 from app.domain.errors import DomainError
 from app.i18n import LOCALES, N_, get_locale, gettext
 from app.routes.deps import DB, AppSettings, MaybeSignedIn, SignedIn
+from app.routes.errors import retry_after
 from app.routes.rendering import Form, page_context
+from app.security.limits import per_network
 from app.security.web import (
     client_ip,
     require_signed_in,
@@ -63,7 +65,13 @@ async def signin_page(
     return _signin_page(request, step="contact", next_url=safe_next(request, next_url))
 
 
-@post("/app/signin", include_in_schema=False, status_code=200, name="signin:code")
+@post(
+    "/app/signin",
+    include_in_schema=False,
+    status_code=200,
+    name="signin:code",
+    guards=[per_network("sign_in_ip")],
+)
 async def signin_request_code(
     request: Request[Any, Any, Any],
     db: DB,
@@ -84,8 +92,10 @@ async def signin_request_code(
         )  # fmt: skip
     except DomainError as error:
         message = next(iter(error.fields.values()), None) or gettext(error.message)
-        return _signin_page(request, step="contact", next_url=next_url, status=error.status,
+        page = _signin_page(request, step="contact", next_url=next_url, status=error.status,
                             error=message, contact=contact)  # fmt: skip
+        page.headers.update(retry_after(error))
+        return page
     return _signin_page(request, step="code", next_url=next_url, challenge_id=challenge_id,
                         contact=otp.normalize_destination(channel, contact), channel=channel)  # fmt: skip
 
@@ -95,6 +105,7 @@ async def signin_request_code(
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="signin:verify",
+    guards=[per_network("sign_in_ip")],
 )
 async def signin_verify(
     request: Request[Any, Any, Any],
@@ -117,8 +128,10 @@ async def signin_verify(
         )  # fmt: skip
     except DomainError as error:
         step = "contact" if error.code == "rate_limited" else "code"
-        return _signin_page(request, step=step, next_url=next_url, status=error.status,
+        page = _signin_page(request, step=step, next_url=next_url, status=error.status,
                             error=gettext(error.message), **retry)  # fmt: skip
+        page.headers.update(retry_after(error))
+        return page
     await sign_in(db, request, settings, account_id)
     return Redirect(next_url, status_code=HTTP_303_SEE_OTHER)
 
