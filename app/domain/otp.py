@@ -218,8 +218,9 @@ def _code_digest(secret: str, destination_digest: str, code: str) -> str:
     return f"{_HASH_VERSION}${hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
-def _network(ip: str | None) -> str | None:
-    """The client network the per-IP limit counts: the address (IPv4) or its /64 (IPv6)."""
+def client_network(ip: str | None) -> str | None:
+    """The client network a per-IP limit counts: the address (IPv4) or its /64 (IPv6: one
+    subscriber's prefix; an address each request would be no limit at all). None without one."""
     if not ip:
         return None
     try:
@@ -276,7 +277,7 @@ async def request_code(
     sent = await session.scalar(_SENT_TO, {"h": digest, "since": now - DESTINATION_WINDOW})
     if (sent or 0) >= CODES_PER_DESTINATION:
         raise too_many
-    network = _network(ip)
+    network = client_network(ip)
     if network is not None:
         await session.execute(_LOCK, {"key": f"pozapisi.otp.network:{network}"})
         sent = await session.scalar(_SENT_FROM, {"net": network, "since": now - NETWORK_WINDOW})

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from datetime import datetime
 from typing import Any, cast
 
@@ -58,6 +57,7 @@ from litestar.types import Guard
 
 from app.db.session import Database
 from app.domain.errors import RateLimited
+from app.domain.otp import client_network
 from app.integrations.telegram_webapp import InitData
 from app.security.telegram import InvalidInitData, validate_init_data
 from app.security.web import Viewer, client_ip, provide_telegram, provide_viewer
@@ -87,14 +87,10 @@ def subject_digest(secret: str, subject: str) -> str:
 
 
 def network_subject(ip: str | None) -> str | None:
-    """What a per-network limit counts: the IPv4 address or the IPv6 /64 (one subscriber's
-    prefix: an address each request would be no limit at all); None without an address."""
-    try:
-        address = ipaddress.ip_address((ip or "").strip())
-    except ValueError:
-        return None
-    prefix = 32 if address.version == 4 else 64
-    return f"network:{ipaddress.ip_network(f'{address}/{prefix}', strict=False)}"
+    """What a per-network limit counts: the client's network as the code limits count it
+    (``otp.client_network``); None without an address."""
+    network = client_network(ip)
+    return f"network:{network}" if network else None
 
 
 def person_subject(viewer: Viewer) -> str:
