@@ -4,8 +4,9 @@ have no router to ask. The routes declare their paths with these same templates
 
 from __future__ import annotations
 
-BUSINESS_PAGE = "/app/b/{slug:str}"
-BOOKING_PAGE = "/app/bookings/{booking_id:int}"
+APP = "/app"  # the Mini App's router (app.main)
+BUSINESS_PAGE = "/b/{slug:str}"
+BOOKING_PAGE = "/bookings/{booking_id:int}"
 
 
 def _fill(template: str, **params: object) -> str:
@@ -17,8 +18,8 @@ def _fill(template: str, **params: object) -> str:
 
 
 def business_page(base: str, slug: str) -> str:
-    return base + _fill(BUSINESS_PAGE, slug=slug)
+    return base + APP + _fill(BUSINESS_PAGE, slug=slug)
 
 
 def booking_page(base: str, booking_id: int) -> str:
-    return base + _fill(BOOKING_PAGE, booking_id=booking_id)
+    return base + APP + _fill(BOOKING_PAGE, booking_id=booking_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.logging import StructLoggingConfig
@@ -20,7 +20,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from app import i18n, landing
+from app import i18n, landing, links
 from app.db.session import Database, Pools
 from app.domain.bookings import STATUS_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
@@ -89,12 +89,18 @@ def create_app(
             health.healthz,
             auth.auth_telegram,
             api.ApiController,
-            *pages.ROUTES,
             *landing.routes(settings),  # development: the built landing at /
-            *miniapp.ROUTES,
-            *signin.ROUTES,
-            *consent.ROUTES,
-            *me.ROUTES,
+            # the client Mini App: every page under /app (app.links.APP)
+            Router(
+                path=links.APP,
+                route_handlers=[
+                    *pages.ROUTES,
+                    *miniapp.ROUTES,
+                    *signin.ROUTES,
+                    *consent.ROUTES,
+                    *me.ROUTES,
+                ],
+            ),
             telegram_webhook.telegram_webhook,
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"

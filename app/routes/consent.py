@@ -20,7 +20,7 @@ from app.security.web import actor_of
 CLIENT_PURPOSES = ["booking", "notifications", "support", "security"]
 
 
-@get("/app/consent", include_in_schema=False, name="consent:page")
+@get("/consent", include_in_schema=False, name="consent:page")
 async def consent_page(
     request: Request[Any, Any, Any],
     db: DB,
@@ -36,7 +36,7 @@ async def consent_page(
     )  # fmt: skip
 
 
-@post("/app/consent", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="consent:give")
+@post("/consent", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="consent:give")
 async def consent_submit(
     request: Request[Any, Any, Any],
     db: DB,

@@ -51,12 +51,12 @@ async def _me_page(
     )
 
 
-@get("/app/me", include_in_schema=False, name="me:page")
+@get("/me", include_in_schema=False, name="me:page")
 async def me_page(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     return await _me_page(request, db, viewer, saved=request.query_params.get("saved"))
 
 
-@post("/app/me/name", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="me:name")
+@post("/me/name", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="me:name")
 async def me_name(
     request: Request[Any, Any, Any], db: DB, viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
@@ -66,7 +66,7 @@ async def me_name(
 
 
 @post(
-    "/app/me/contact",
+    "/me/contact",
     include_in_schema=False,
     status_code=200,
     name="me:contact",
@@ -101,7 +101,7 @@ async def me_contact(
 
 
 @post(
-    "/app/me/contact/verify",
+    "/me/contact/verify",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:contact-verify",
@@ -135,7 +135,7 @@ async def me_contact_verify(
 
 
 @post(
-    "/app/me/telegram-contact",
+    "/me/telegram-contact",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:telegram-contact",
@@ -166,7 +166,7 @@ async def me_telegram_contact(
 
 
 @post(
-    "/app/me/write-access",
+    "/me/write-access",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:write-access",
@@ -182,7 +182,7 @@ async def me_write_access(
 
 
 @post(
-    "/app/me/sessions/sign-out-others",
+    "/me/sessions/sign-out-others",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:sign-out-others",
@@ -198,7 +198,7 @@ async def me_sign_out_others(
     return _saved(request, "sessions")
 
 
-@post("/app/me/avatar", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="me:avatar")
+@post("/me/avatar", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="me:avatar")
 async def me_avatar(
     request: Request[Any, Any, Any],
     db: DB,
@@ -218,7 +218,7 @@ async def me_avatar(
 
 
 @post(
-    "/app/me/avatar/delete",
+    "/me/avatar/delete",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:avatar-delete",
@@ -230,7 +230,7 @@ async def me_avatar_delete(
     return _saved(request, "avatar")
 
 
-@get("/app/me/avatar", include_in_schema=False, name="me:avatar-image")
+@get("/me/avatar", include_in_schema=False, name="me:avatar-image")
 async def me_avatar_image(db: DB, viewer: SignedIn) -> Response[Any]:
     avatar = await profile.avatar_image(db, viewer.account.id)
     if avatar is None:
@@ -239,7 +239,7 @@ async def me_avatar_image(db: DB, viewer: SignedIn) -> Response[Any]:
 
 
 @get(
-    "/app/me/export",
+    "/me/export",
     include_in_schema=False,
     name="me:export",
     dependencies={"viewer": limited_viewer("export")},
@@ -257,7 +257,7 @@ async def me_export(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -
 
 
 @post(
-    "/app/me/consent/withdraw",
+    "/me/consent/withdraw",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="me:withdraw",
@@ -272,7 +272,7 @@ async def me_withdraw_consent(
 
 
 @post(
-    "/app/me/delete",
+    "/me/delete",
     include_in_schema=False,
     status_code=200,
     name="me:delete",

@@ -148,7 +148,7 @@ async def business_page(
     )  # fmt: skip
 
 
-@get("/app/b/{slug:str}/s/{service_id:int}", include_in_schema=False, name="miniapp:service")
+@get("/b/{slug:str}/s/{service_id:int}", include_in_schema=False, name="miniapp:service")
 async def service_page(
     request: HTMXRequest,
     slug: FromPath[str],
@@ -169,7 +169,7 @@ async def service_page(
     return Template("miniapp/service.html", context=context)
 
 
-@get("/app/b/{slug:str}/s/{service_id:int}/times", include_in_schema=False, name="miniapp:times")
+@get("/b/{slug:str}/s/{service_id:int}/times", include_in_schema=False, name="miniapp:times")
 async def times_partial(
     request: HTMXRequest,
     slug: FromPath[str],
@@ -205,7 +205,7 @@ def _summary_context(summary: choices.Summary) -> dict[str, Any]:
     }
 
 
-@get("/app/b/{slug:str}/confirm", include_in_schema=False, name="miniapp:confirm")
+@get("/b/{slug:str}/confirm", include_in_schema=False, name="miniapp:confirm")
 async def confirm_page(
     request: Request[Any, Any, Any],
     slug: FromPath[str],
@@ -232,7 +232,7 @@ async def confirm_page(
 
 
 @post(
-    "/app/b/{slug:str}/book",
+    "/b/{slug:str}/book",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="miniapp:book",
@@ -279,7 +279,7 @@ async def book(
 # --- my bookings ------------------------------------------------------------------------------
 
 
-@get("/app/bookings", include_in_schema=False, name="miniapp:bookings")
+@get("/bookings", include_in_schema=False, name="miniapp:bookings")
 async def my_bookings(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     items = await bookings.client_bookings(db, ByAccount(viewer.account.id))
     now = datetime.now(UTC)
@@ -315,7 +315,7 @@ async def booking_page(
 
 
 @post(
-    "/app/bookings/{booking_id:int}/cancel",
+    "/bookings/{booking_id:int}/cancel",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="miniapp:cancel",
@@ -335,7 +335,7 @@ async def cancel_booking(
 
 
 @get(
-    "/app/bookings/{booking_id:int}/reschedule",
+    "/bookings/{booking_id:int}/reschedule",
     include_in_schema=False,
     name="miniapp:reschedule",
 )
@@ -367,7 +367,7 @@ async def reschedule_page(
 
 
 @post(
-    "/app/bookings/{booking_id:int}/reschedule",
+    "/bookings/{booking_id:int}/reschedule",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="miniapp:move",
@@ -392,7 +392,7 @@ async def reschedule(
     return see_other(request, f"{page}?new=1")
 
 
-@get("/app/bookings/{booking_id:int}/calendar.ics", include_in_schema=False, name="miniapp:ics")
+@get("/bookings/{booking_id:int}/calendar.ics", include_in_schema=False, name="miniapp:ics")
 async def booking_ics(booking_id: BookingId, db: DB, viewer: SignedIn) -> Response[Any]:
     from icalendar import Calendar, Event
 
@@ -423,7 +423,7 @@ async def booking_ics(booking_id: BookingId, db: DB, viewer: SignedIn) -> Respon
 # --- correspondence ---------------------------------------------------------------------------
 
 
-@get("/app/bookings/{booking_id:int}/messages", include_in_schema=False, name="miniapp:messages")
+@get("/bookings/{booking_id:int}/messages", include_in_schema=False, name="miniapp:messages")
 async def booking_messages(
     request: HTMXRequest, booking_id: BookingId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
@@ -443,7 +443,7 @@ async def booking_messages(
 
 
 @post(
-    "/app/bookings/{booking_id:int}/messages/read",
+    "/bookings/{booking_id:int}/messages/read",
     include_in_schema=False,
     status_code=HTTP_204_NO_CONTENT,
     name="miniapp:messages-read",
@@ -453,7 +453,7 @@ async def mark_messages_read(booking_id: BookingId, db: DB, viewer: SignedIn) ->
 
 
 @post(
-    "/app/bookings/{booking_id:int}/messages",
+    "/bookings/{booking_id:int}/messages",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="miniapp:write",

@@ -11,7 +11,7 @@ from app.domain import catalog
 from app.routes.deps import DB
 
 
-@get("/app", include_in_schema=False, name="home")  # `/` is the landing (app/landing.py)
+@get("/", include_in_schema=False, name="home")  # /app: the site root is the landing
 async def home(request: Request[Any, Any, Any], db: DB) -> Response[Any]:
     businesses = await catalog.open_businesses(db)
     if len(businesses) == 1:

@@ -54,7 +54,7 @@ def _signin_page(
     )
 
 
-@get("/app/signin", include_in_schema=False, name="signin:page")
+@get("/signin", include_in_schema=False, name="signin:page")
 async def signin_page(
     request: Request[Any, Any, Any],
     maybe_viewer: MaybeSignedIn,
@@ -66,7 +66,7 @@ async def signin_page(
 
 
 @post(
-    "/app/signin",
+    "/signin",
     include_in_schema=False,
     status_code=200,
     name="signin:code",
@@ -101,7 +101,7 @@ async def signin_request_code(
 
 
 @post(
-    "/app/signin/verify",
+    "/signin/verify",
     include_in_schema=False,
     status_code=HTTP_303_SEE_OTHER,
     name="signin:verify",
@@ -136,7 +136,7 @@ async def signin_verify(
     return Redirect(next_url, status_code=HTTP_303_SEE_OTHER)
 
 
-@post("/app/locale", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="locale")
+@post("/locale", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="locale")
 async def choose_locale(
     request: Request[Any, Any, Any],
     db: DB,
@@ -158,7 +158,7 @@ async def choose_locale(
     return Redirect(target, status_code=HTTP_303_SEE_OTHER)
 
 
-@post("/app/logout", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="signin:logout")
+@post("/logout", include_in_schema=False, status_code=HTTP_303_SEE_OTHER, name="signin:logout")
 async def logout(request: Request[Any, Any, Any], db: DB, viewer: SignedIn) -> Response[Any]:
     await sign_out(db, request, viewer)
     return Redirect(request.app.route_reverse("signin:page"), status_code=HTTP_303_SEE_OTHER)
