@@ -57,9 +57,18 @@ def _one_is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.InterfaceError):
         message = str(exc)
         return any(part in message for part in _DEAD_CONNECTION)
+    if _busy_after_a_break(exc):
+        return True
     # refused, reset, aborted, a socket file that is gone (the server stopped), or a connect
     # that timed out: all raised while reaching the server, never by a statement's input
     return isinstance(exc, ConnectionError | FileNotFoundError | TimeoutError)
+
+
+def _busy_after_a_break(exc: BaseException) -> bool:
+    """asyncpg's protocol still busy with an operation the server cut off (seen right after a
+    restart): "cannot switch to state 12; another operation (2) is in progress". Raised while
+    switching state, before anything is written to the socket."""
+    return isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -71,6 +80,10 @@ def is_unavailable(exc: BaseException) -> bool:
 def was_not_sent(exc: BaseException) -> bool:
     """Whether asyncpg refused the statement before sending it (the connection was already
     closed, or busy with a broken earlier operation): sending it again cannot do it twice."""
-    return isinstance(exc, asyncpg.InterfaceError) and any(
-        part in str(exc) for part in ("connection is closed", "another operation is in progress")
+    return _busy_after_a_break(exc) or (
+        isinstance(exc, asyncpg.InterfaceError)
+        and any(
+            part in str(exc)
+            for part in ("connection is closed", "another operation is in progress")
+        )
     )

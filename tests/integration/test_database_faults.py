@@ -368,6 +368,10 @@ def test_what_counts_as_the_database_being_away() -> None:
         asyncpg.CannotConnectNowError("the database system is starting up"),
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+        # seen once under a restart: the protocol still busy with the operation cut off
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
         ConnectionRefusedError(111, "Connection refused"),
         FileNotFoundError(2, "No such file or directory"),
     ]
@@ -384,3 +388,4 @@ def test_what_counts_as_the_database_being_away() -> None:
     ]
     for error in caller_errors:
         assert not is_unavailable(error), error
+    assert not is_unavailable(asyncpg.InternalClientError("unexpected message type"))
