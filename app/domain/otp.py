@@ -187,6 +187,11 @@ def normalize_email(raw: str, *, field: str = "email") -> str:
     return address
 
 
+def channel_of(contact: str) -> str:
+    """Where a contact a person typed is reached: an e-mail has an @, anything else is a phone."""
+    return "email" if "@" in contact else "sms"
+
+
 def normalize_destination(channel: str, raw: str) -> str:
     if channel == "sms":
         return normalize_phone(raw)

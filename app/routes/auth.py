@@ -11,7 +11,6 @@ from litestar.params import JSONBody
 
 from app.domain.errors import Unauthorized
 from app.routes.deps import DB, AppSettings
-from app.security import sessions
 from app.security.limits import telegram_sign_in_guard
 from app.security.telegram import InvalidInitData, validate_init_data
 from app.security.web import json_sign_in_guard, sign_in_with_telegram
@@ -40,11 +39,7 @@ async def auth_telegram(
     except InvalidInitData as exc:
         raise Unauthorized() from exc
     signed = await sign_in_with_telegram(db, request, settings, init)
-    max_age = int(sessions.LIFETIME["miniapp"].total_seconds())
     return Response(
         SignedIn(account_id=signed.account_id, consent_required=signed.consent_required),
-        headers={
-            "Set-Cookie": sessions.cookie_header("miniapp", signed.token, max_age=max_age),
-            "Cache-Control": "no-store",
-        },
+        headers={"Cache-Control": "no-store"},
     )

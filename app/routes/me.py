@@ -16,15 +16,11 @@ from app.i18n import N_, get_locale, gettext
 from app.routes.consent import CLIENT_PURPOSES
 from app.routes.deps import DB, AppSettings, SignedIn
 from app.routes.errors import retry_after
-from app.routes.rendering import Form, Multipart, forbidden_page, page_context
+from app.routes.rendering import Form, Multipart, error_text, forbidden_page, page_context
 from app.security.limits import limited_viewer
 from app.security.telegram import InvalidInitData, validate_shared_contact
 from app.security.web import actor_of, clear_session_cookie
 from app.settings import secret_key_for
-
-
-def _channel_of(contact: str) -> str:
-    return "email" if "@" in contact else "sms"
 
 
 def _saved(request: Request[Any, Any, Any], what: str) -> Redirect:
@@ -81,7 +77,7 @@ async def me_contact(
 ) -> Response[Any]:
     """Change the phone or e-mail: a code goes to the new address first (policy 8.2)."""
     contact = (data.get("contact") or "").strip()[:254]
-    channel = _channel_of(contact)
+    channel = otp.channel_of(contact)
     try:
         challenge_id = await profile.request_contact_change(
             db, viewer.account.id, channel=channel, destination=contact,
@@ -89,7 +85,7 @@ async def me_contact(
             locale=get_locale(),
         )  # fmt: skip
     except DomainError as error:
-        message = next(iter(error.fields.values()), None) or gettext(error.message)
+        message = error_text(error)
         page = await _me_page(request, db, viewer, status=error.status, contact_error=message,
                               contact=contact)  # fmt: skip
         page.headers.update(retry_after(error))
@@ -116,7 +112,7 @@ async def me_contact_verify(
 ) -> Response[Any]:
     contact = (data.get("contact") or "").strip()[:254]
     challenge = data.get("challenge_id", "")
-    channel = _channel_of(contact)
+    channel = otp.channel_of(contact)
     if not challenge.isdigit() or len(challenge) > 18:
         return Redirect(request.app.route_reverse("me:page"), status_code=HTTP_303_SEE_OTHER)
     try:
@@ -126,7 +122,7 @@ async def me_contact_verify(
             secret=secret_key_for(settings), actor=actor_of(request, viewer.account.id),
         )  # fmt: skip
     except DomainError as error:
-        message = next(iter(error.fields.values()), None) or gettext(error.message)
+        message = error_text(error)
         page = await _me_page(request, db, viewer, status=error.status, code_error=message,
                               challenge_id=challenge, channel=channel, contact=contact)  # fmt: skip
         page.headers.update(retry_after(error))
@@ -160,7 +156,7 @@ async def me_telegram_contact(
             db, viewer.account.id, phone if phone.startswith("+") else f"+{phone}"
         )
     except DomainError as error:
-        message = next(iter(error.fields.values()), None) or gettext(error.message)
+        message = error_text(error)
         return await _me_page(request, db, viewer, status=error.status, contact_error=message)
     return _saved(request, "contact")
 

@@ -40,6 +40,11 @@ def see_other(request: Request[Any, Any, Any], url: str) -> Response[Any]:
     return Redirect(url, status_code=HTTP_303_SEE_OTHER)
 
 
+def error_text(error: DomainError) -> str:
+    """What a form shows for a refusal: the message of its field when it names one."""
+    return next(iter(error.fields.values()), None) or gettext(error.message)
+
+
 def forbidden_page(request: Request[Any, Any, Any], viewer: Viewer | None) -> Response[Any]:
     return Template(
         "miniapp/error.html",

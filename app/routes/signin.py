@@ -15,7 +15,7 @@ from app.domain.errors import DomainError
 from app.i18n import LOCALES, N_, get_locale, gettext
 from app.routes.deps import DB, AppSettings, MaybeSignedIn, SignedIn
 from app.routes.errors import retry_after
-from app.routes.rendering import Form, page_context
+from app.routes.rendering import Form, error_text, page_context
 from app.security.limits import per_network
 from app.security.web import (
     client_ip,
@@ -34,10 +34,6 @@ def safe_next(
     if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
     return default or request.app.route_reverse("miniapp:bookings")
-
-
-def _channel_of(contact: str) -> str:
-    return "email" if "@" in contact else "sms"
 
 
 def _expired() -> str:
@@ -84,14 +80,14 @@ async def signin_request_code(
         return _signin_page(request, step="contact", next_url=next_url, status=403,
                             error=_expired())  # fmt: skip
     contact = (data.get("contact") or "").strip()[:254]
-    channel = _channel_of(contact)
+    channel = otp.channel_of(contact)
     try:
         challenge_id = await otp.send_sign_in_code(
             db, channel=channel, destination=contact, ip=client_ip(request),
             secret=secret_key_for(settings), locale=get_locale(),
         )  # fmt: skip
     except DomainError as error:
-        message = next(iter(error.fields.values()), None) or gettext(error.message)
+        message = error_text(error)
         page = _signin_page(request, step="contact", next_url=next_url, status=error.status,
                             error=message, contact=contact)  # fmt: skip
         page.headers.update(retry_after(error))
@@ -116,7 +112,7 @@ async def signin_verify(
     next_url = safe_next(request, data.get("next"))
     contact = (data.get("contact") or "").strip()[:254]
     challenge = data.get("challenge_id", "")
-    retry = {"contact": contact, "challenge_id": challenge, "channel": _channel_of(contact)}
+    retry = {"contact": contact, "challenge_id": challenge, "channel": otp.channel_of(contact)}
     if not same_origin(request) or not challenge.isdigit() or len(challenge) > 18:
         return _signin_page(request, step="contact", next_url=next_url, status=403,
                             error=_expired())  # fmt: skip

@@ -162,18 +162,26 @@ def clear_session_cookie(request: Request[Any, Any, Any]) -> None:
     )
 
 
-async def start_session(
-    db_session: AsyncSession, request: Request[Any, Any, Any], settings: Settings, account: Account
-) -> Viewer:
+async def _issue_session(
+    db_session: AsyncSession, request: Request[Any, Any, Any], settings: Settings, account_id: int
+) -> sessions.SessionInfo:
+    """The Mini App session of this account on this device, its cookie sent with the response."""
     token, info = await sessions.issue(
         db_session,
-        account_id=account.id,
+        account_id=account_id,
         kind=KIND,
         key=secret_key_for(settings),
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
     set_session_cookie(request, token)
+    return info
+
+
+async def start_session(
+    db_session: AsyncSession, request: Request[Any, Any, Any], settings: Settings, account: Account
+) -> Viewer:
+    info = await _issue_session(db_session, request, settings, account.id)
     return Viewer(account=card_of(account), session=info)
 
 
@@ -334,22 +342,18 @@ DEPENDENCIES = {
 class TelegramSignIn:
     account_id: int
     consent_required: bool
-    token: str
 
 
 async def sign_in_with_telegram(
     db: Database, request: Request[Any, Any, Any], settings: Settings, init: InitData
 ) -> TelegramSignIn:
-    """A Mini App session for the Telegram user who signed ``init`` (account made on first
-    sight); whether they still have to consent to the privacy policy."""
+    """A Mini App session (its cookie sent with the response) for the Telegram user who signed
+    ``init``, the account made on first sight; whether they still have to consent."""
     async with db.transaction() as session:
         account_id = await act_as_client(session, ByTelegram(init))
         consent_required = not await has_valid_consent(session, account_id)
-        token, _info = await sessions.issue(
-            session, account_id=account_id, kind=KIND, key=secret_key_for(settings),
-            ip=client_ip(request), user_agent=request.headers.get("user-agent"),
-        )  # fmt: skip
-    return TelegramSignIn(account_id, consent_required, token)
+        await _issue_session(session, request, settings, account_id)
+    return TelegramSignIn(account_id, consent_required)
 
 
 def member_of(at_least: str) -> Provide:
