@@ -26,10 +26,10 @@ from app.domain.availability_reader import available_slots
 from app.domain.errors import ValidationFailed
 from app.i18n import N_, get_locale, gettext, localized, set_locale
 from app.routes.deps import DB, AppSettings, MaybeTelegram, Telegram
+from app.routes.params import MAX_ID, staff_choice
 from app.security.limits import limited_telegram
 from app.security.web import actor_of
 
-MAX_ID = 2**63 - 1
 MAX_DAYS = 31
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
@@ -113,14 +113,6 @@ def _check_range(date_from: date, date_to: date) -> None:
         )
 
 
-def _staff_param(staff: str) -> int | None:
-    if staff == "any":
-        return None
-    if staff.isascii() and staff.isdigit() and 1 <= int(staff) <= MAX_ID:
-        return int(staff)
-    raise ValidationFailed(fields={"staff": gettext(N_("Give a master's id or “any”."))})
-
-
 def _booking_out(made: bookings.BookingMade) -> BookingOut:
     return BookingOut(
         id=made.id, status=made.status, start=made.start.isoformat(), end=made.end.isoformat(),
@@ -190,7 +182,7 @@ class ApiController(Controller):
     ) -> SlotsOut:
         _check_range(date_from, date_to)
         slots = await available_slots(
-            db, slug, service, _staff_param(staff), date_from, date_to, datetime.now(UTC)
+            db, slug, service, staff_choice(staff), date_from, date_to, datetime.now(UTC)
         )
         return SlotsOut(
             slots=[

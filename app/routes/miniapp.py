@@ -27,12 +27,12 @@ from app.domain.availability import Slot
 from app.domain.errors import ConsentRequired, DomainError, NotFound, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext, localized
 from app.routes.deps import DB, MaybeSignedIn, SignedIn
+from app.routes.params import MAX_ID, staff_choice
 from app.routes.rendering import Form, consent_redirect, error_page, page_context, see_other
 from app.security.limits import limited_viewer
 from app.security.web import actor_of
 
 DAYS_SHOWN = 14
-MAX_ID = 2**63 - 1
 BookingId = Annotated[int, FromPath]
 
 
@@ -47,15 +47,6 @@ class DayOption:
 class TimeOption:
     start: datetime
     staff_id: int | None  # None: any free master
-
-
-def _parse_staff(value: str | None) -> int | None:
-    if value in (None, "", "any"):
-        return None
-    assert value is not None
-    if value.isdigit() and 1 <= int(value) <= MAX_ID:
-        return int(value)
-    raise ValidationFailed(fields={"staff": gettext(N_("Give a master's id or “any”."))})
 
 
 def _parse_day(value: str | None, today: date) -> date:
@@ -158,7 +149,7 @@ async def service_page(
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Template:
-    staff_id = _parse_staff(staff)
+    staff_id = staff_choice(staff)
     found = await choices.service_choices(db, slug, _bounded(service_id), staff_id, days=DAYS_SHOWN)
     context = {
         **page_context(request, maybe_viewer),
@@ -184,7 +175,7 @@ async def times_partial(
         query = urlencode({k: v for k, v in (("staff", staff), ("date", day)) if v})
         page = request.app.route_reverse("miniapp:service", slug=slug, service_id=service_id)
         return Redirect(f"{page}?{query}")
-    staff_id = _parse_staff(staff)
+    staff_id = staff_choice(staff)
     found = await choices.service_choices(db, slug, _bounded(service_id), staff_id, days=DAYS_SHOWN)
     context = {**page_context(request, maybe_viewer), **_picker(found, staff_id, day),
                "mode": "book"}  # fmt: skip
@@ -217,7 +208,7 @@ async def confirm_page(
 ) -> Response[Any]:
     try:
         summary = await choices.booking_summary(
-            db, slug, service, _parse_staff(staff), _parse_start(start),
+            db, slug, service, staff_choice(staff), _parse_start(start),
             by=ByAccount(viewer.account.id),
         )  # fmt: skip
     except ConsentRequired:
@@ -246,7 +237,7 @@ async def book(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     service_id = _parse_id(data.get("service_id"), "service_id")
-    staff_id = _parse_staff(data.get("staff"))
+    staff_id = staff_choice(data.get("staff"))
     start = _parse_start(data.get("start"))
     comment = (data.get("comment") or "").strip() or None
     name = (data.get("name") or "").strip()[:120] or None
@@ -347,7 +338,7 @@ async def reschedule_page(
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Response[Any]:
-    staff_id = _parse_staff(staff)
+    staff_id = staff_choice(staff)
     booking, found = await choices.move_choices(
         db, _bounded(booking_id), staff_id, by=ByAccount(viewer.account.id), days=DAYS_SHOWN
     )
@@ -382,7 +373,7 @@ async def reschedule(
     try:
         moved = await bookings.reschedule_booking(
             db, _bounded(booking_id), by=ByAccount(viewer.account.id),
-            new_start=_parse_start(data.get("start")), new_staff_id=_parse_staff(data.get("staff")),
+            new_start=_parse_start(data.get("start")), new_staff_id=staff_choice(data.get("staff")),
             actor=actor_of(request, viewer.account.id),
         )  # fmt: skip
     except DomainError as error:
