@@ -47,6 +47,7 @@ async def create_business(
         slug=slug, name=f"Test {slug}", timezone=timezone, auto_confirm=auto_confirm,
         cancel_deadline_min=cancel_deadline_min, max_active_bookings_per_client=max_active,
         min_notice_min=min_notice_min, horizon_days=90,
+        observe_public_holidays=False,  # open every day of the year: tests pick dates freely
     )  # fmt: skip
     session.add(business)
     await session.flush()

@@ -54,6 +54,7 @@ async def load_demo(session: AsyncSession, now: datetime | None = None) -> Busin
         phone="+77270000000",
         address="Алматы, пр. Абая, 10",
         reminder_offsets_min=[1440, 120],
+        observe_public_holidays=False,  # like many salons, open on public holidays
     )
     session.add(business)
     await session.flush()

@@ -2,11 +2,11 @@
 
 from .accounts import Account
 from .audit import AuditChainHead, AuditDetails, AuditLog, SecurityEvent
-from .auth import OtpChallenge, Session
+from .auth import AccountToken, OtpChallenge, Session
 from .base import Base
 from .billing import Invoice, Payment, Plan, Subscription
 from .bookings import Booking, Message
-from .businesses import Business, Location, Membership
+from .businesses import Business, Invitation, Location, Membership
 from .catalog import Service, Staff, StaffService
 from .clients import Client
 from .outbox import Notification
@@ -14,8 +14,8 @@ from .privacy import Consent, ConsentTechnical, DataRequest, PolicyVersion
 from .schedule import Holiday, ScheduleOverride, TimeOff, WorkingHours
 
 __all__ = [
-    "Account", "AuditChainHead", "AuditDetails", "AuditLog", "Base", "Booking", "Business",
-    "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invoice", "Location",
+    "Account", "AccountToken", "AuditChainHead", "AuditDetails", "AuditLog", "Base", "Booking", "Business",
+    "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invitation", "Invoice", "Location",
     "Membership", "Message", "Notification", "OtpChallenge", "Payment", "Plan", "PolicyVersion",
     "ScheduleOverride", "SecurityEvent", "Service", "Session", "Staff", "StaffService",
     "Subscription", "TimeOff", "WorkingHours",

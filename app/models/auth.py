@@ -55,6 +55,29 @@ class Session(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(String(400))
+    # a dashboard session's chosen business; the guard re-checks the membership every request
+    chosen_business_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("businesses.id"))
+
+
+class AccountToken(Base):
+    """A single-use link sent by e-mail (migration 0017), kept as the SHA-256 of its secret;
+    issued and spent only through the ``pz_token_*`` SECURITY DEFINER functions."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "purpose IN ('verify_email', 'reset_password', 'change_email')", name="purpose"
+        ),
+    )
+
+    id: Mapped[int] = id_column()
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    target: Mapped[str | None] = mapped_column(String(254))  # the new address of change_email
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
 
 
 class RateLimitCounter(Base):

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.both_servers
 # Tables whose rows belong to one business and are nobody else's business.
 PRIVATE = (
     "memberships",
+    "invitations",
     "time_off",
     "clients",
     "bookings",
@@ -262,6 +263,12 @@ async def _arrange(urls: DatabaseUrls) -> World:
                 "INSERT INTO locations (business_id, name, address) "
                 "VALUES ($1, 'Main', 'Abay ave 1')",
                 business.id,
+            )
+            await conn.execute(
+                "INSERT INTO invitations (business_id, role, email, token_hash, expires_at) "
+                "VALUES ($1, 'admin', 'invitee@example.com', md5(random()::text), $2)",
+                business.id,
+                at(0, days=7),
             )
             # the audit chain: one entry per business, with personal details in audit_details
             await conn.execute(
@@ -566,6 +573,7 @@ async def test_tenant_b_cannot_modify_a_rows(world: World, table: str, action: s
 # tenant tables the app role may INSERT into (checked against the grants below)
 INSERTABLE = (
     "memberships",
+    "invitations",
     "locations",
     "staff",
     "services",
@@ -588,6 +596,11 @@ def insert_statements(world: World) -> dict[str, tuple[str, list[Any]]]:
         "memberships": (
             "INSERT INTO memberships (business_id, account_id, role) VALUES ($1, $2, 'admin')",
             [world.account_y],
+        ),
+        "invitations": (
+            "INSERT INTO invitations (business_id, role, phone, token_hash, expires_at) "
+            "VALUES ($1, 'master', '+77010000099', md5(random()::text), now() + interval '1 day')",
+            [],
         ),
         "locations": ("INSERT INTO locations (business_id, name) VALUES ($1, 'Branch')", []),
         "staff": ("INSERT INTO staff (business_id, name) VALUES ($1, 'Intruder')", []),
