@@ -23,10 +23,12 @@ from litestar.template.config import TemplateConfig
 from app import i18n, landing, links
 from app.db.session import Database, Pools
 from app.domain.bookings import STATUS_LABELS
+from app.domain.members import ROLE_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
+from app.routes import dashboard as dashboard_routes
 from app.routes.api_docs import ApiDocsPage
 from app.routes.errors import EXCEPTION_HANDLERS
-from app.security import web
+from app.security import dashboard, web
 from app.security.headers import context_middleware
 from app.settings import Settings, get_settings
 
@@ -39,6 +41,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         status_label=lambda status: i18n.gettext(STATUS_LABELS.get(status) or status),
+        role_label=lambda role: i18n.gettext(ROLE_LABELS.get(role) or role),
         get_locale=i18n.get_locale,
         landing_url=settings.landing_base_url.rstrip("/"),
         contact_email=settings.contact_email_info,
@@ -101,6 +104,8 @@ def create_app(
                     *me.ROUTES,
                 ],
             ),
+            # the business dashboard: every page under /dashboard
+            dashboard_routes.ROUTER,
             telegram_webhook.telegram_webhook,
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"
@@ -110,6 +115,7 @@ def create_app(
             "db": Provide(lambda: database, use_cache=True, sync_to_thread=False),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             **web.DEPENDENCIES,
+            **dashboard.DEPENDENCIES,
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[context_middleware],

@@ -99,6 +99,7 @@ class AccountCard:
     locale_chosen: bool
     allows_write_to_pm: bool
     has_avatar: bool
+    email_verified: bool = False
 
     @property
     def avatar(self) -> bool:
@@ -111,6 +112,7 @@ def card_of(account: Account) -> AccountCard:
         telegram_id=account.telegram_id, locale=account.locale,
         locale_chosen=account.locale_chosen, allows_write_to_pm=account.allows_write_to_pm,
         has_avatar=account.avatar is not None,
+        email_verified=account.email_verified_at is not None,
     )  # fmt: skip
 
 

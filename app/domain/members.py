@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
 from app.domain.errors import NotFound
-from app.models import Membership
+from app.i18n import N_
+from app.models import Business, Membership
 
 ROLES = ("master", "admin", "owner")  # each role may do what the ones before it may
+ROLE_LABELS = {"owner": N_("Owner"), "admin": N_("Administrator"), "master": N_("Master")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +52,35 @@ async def membership(db: Database, account_id: int, business_id: int, *, at_leas
     if not member.at_least(at_least):
         raise NotFound()
     return member
+
+
+@dataclass(frozen=True, slots=True)
+class Workplace:
+    """A business a person is a member of, as the dashboard's switcher shows it."""
+
+    business_id: int
+    name: str
+    slug: str
+    role: str
+    staff_id: int | None
+
+    def as_member(self, account_id: int) -> Member:
+        return Member(account_id, self.business_id, self.role, self.staff_id)
+
+
+async def workplaces(session: AsyncSession, account_id: int) -> list[Workplace]:
+    """Every live business the person is a member of, owned ones first (the transaction acts
+    for the person: their own memberships are readable in every business)."""
+    rows = await session.execute(
+        select(
+            Membership.business_id, Business.name, Business.slug, Membership.role,
+            Membership.staff_id,
+        )
+        .join(Business, Business.id == Membership.business_id)
+        .where(Membership.account_id == account_id, Business.archived_at.is_(None))
+        .order_by(
+            case((Membership.role == "owner", 0), (Membership.role == "admin", 1), else_=2),
+            Membership.created_at,
+        )
+    )  # fmt: skip
+    return [Workplace(r.business_id, r.name, r.slug, r.role, r.staff_id) for r in rows]

@@ -29,7 +29,10 @@ from app.db.faults import DatabaseUnavailable, is_unavailable
 from app.domain.bookings import is_slot_conflict, sqlstate_of
 from app.domain.errors import DomainError, NotFound, RateLimited, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext
+from app.routes.dashboard.render import page as dashboard_page
+from app.routes.dashboard.render import signin_redirect as dashboard_signin_redirect
 from app.routes.rendering import error_page, forbidden_page, signin_redirect
+from app.security.dashboard import DashboardSignInRequired, NoBusiness, RoleRequired
 from app.security.web import CsrfRejected, SignInRequired
 
 log = structlog.get_logger(__name__)
@@ -83,7 +86,23 @@ def _validation_fields(exc: ValidationException) -> dict[str, str]:
     return fields
 
 
-def domain_error_handler(_request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+DASHBOARD = "/dashboard"
+
+
+def _on_dashboard(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path == DASHBOARD or request.url.path.startswith(DASHBOARD + "/")
+
+
+def dashboard_error(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
+    """A dashboard refusal as a page in the dashboard's frame (no hint of other businesses)."""
+    response = dashboard_page(request, None, "dashboard/error.html", status=status, message=message)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    if _on_dashboard(request):
+        return dashboard_error(request, exc.status, gettext(exc.message))
     return error_response(
         exc.status, exc.code, gettext(exc.message), {k: v for k, v in exc.fields.items()}
     )
@@ -98,7 +117,7 @@ def retry_after(error: DomainError) -> dict[str, str]:
 def rate_limited_handler(request: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
     """429 with ``Retry-After`` for every limit (``app.security.limits``, one-time codes): the
     pinned body on the API and JSON endpoints, the Mini App's error page elsewhere."""
-    if request.url.path.startswith(_JSON_PATHS):
+    if request.url.path.startswith(_JSON_PATHS) or _on_dashboard(request):
         response = domain_error_handler(request, exc)
     else:
         response = error_page(request, None, exc, "")
@@ -115,6 +134,9 @@ def validation_handler(_request: Request[Any, Any, Any], exc: ValidationExceptio
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if _on_dashboard(request) and status in (403, 404):
+        return dashboard_error(request, status, gettext(
+            NotFound.message if status == 404 else N_("Your role does not allow this.")))  # fmt: skip
     if isinstance(exc, NotFoundException):
         return error_response(404, "not_found", gettext(NotFound.message))
     if isinstance(exc, MethodNotAllowedException):
@@ -191,7 +213,26 @@ def sign_in_handler(request: Request[Any, Any, Any], _exc: SignInRequired) -> Re
 
 
 def csrf_handler(request: Request[Any, Any, Any], _exc: CsrfRejected) -> Response[Any]:
+    if _on_dashboard(request):
+        return dashboard_error(
+            request, 403, gettext(N_("This form has expired. Please open the page again."))
+        )
     return forbidden_page(request, None)
+
+
+def dashboard_sign_in_handler(
+    request: Request[Any, Any, Any], _exc: DashboardSignInRequired
+) -> Response[Any]:
+    """A dashboard page without a session: sign in, then come back (pinned: 303)."""
+    return dashboard_signin_redirect(request)
+
+
+def role_handler(request: Request[Any, Any, Any], _exc: RoleRequired) -> Response[Any]:
+    return dashboard_error(request, 403, gettext(N_("Your role does not allow this.")))
+
+
+def no_business_handler(request: Request[Any, Any, Any], _exc: NoBusiness) -> Response[Any]:
+    return dashboard_error(request, 403, gettext(N_("You are not a member of any business.")))
 
 
 def overflow_handler(_request: Request[Any, Any, Any], _exc: OverflowError) -> Response[Any]:
@@ -211,5 +252,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     OverflowError: overflow_handler,
     SignInRequired: sign_in_handler,
     CsrfRejected: csrf_handler,
+    DashboardSignInRequired: dashboard_sign_in_handler,
+    RoleRequired: role_handler,
+    NoBusiness: no_business_handler,
     Exception: internal_error_handler,
 }

@@ -50,6 +50,7 @@ class SessionInfo:
     account_id: int
     kind: str
     csrf_secret: str
+    chosen_business_id: int | None = None  # a dashboard session's business (migration 0017)
 
 
 async def issue(
@@ -128,8 +129,8 @@ async def verify(
     row = (
         await session.execute(
             text(
-                "SELECT id, account_id, kind, csrf_secret FROM sessions WHERE id = :id AND kind = :kind "
-                "AND revoked_at IS NULL AND expires_at > :now"
+                "SELECT id, account_id, kind, csrf_secret, chosen_business_id FROM sessions "
+                "WHERE id = :id AND kind = :kind AND revoked_at IS NULL AND expires_at > :now"
             ),
             {"id": claims["jti"], "kind": kind, "now": now},
         )
@@ -138,7 +139,11 @@ async def verify(
         await session.execute(_ACT_FOR, {"account": before or ""})
         return None
     return SessionInfo(
-        id=row.id, account_id=row.account_id, kind=row.kind, csrf_secret=row.csrf_secret
+        id=row.id,
+        account_id=row.account_id,
+        kind=row.kind,
+        csrf_secret=row.csrf_secret,
+        chosen_business_id=row.chosen_business_id,
     )
 
 
@@ -147,6 +152,28 @@ async def revoke(session: AsyncSession, session_id: str) -> None:
         text("UPDATE sessions SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
         {"id": session_id},
     )
+
+
+async def choose_business(session: AsyncSession, session_id: str, business_id: int) -> None:
+    """The business a dashboard session works in from now on (a membership is still checked
+    on every request: this only chooses among the person's businesses)."""
+    await session.execute(
+        text("UPDATE sessions SET chosen_business_id = :b WHERE id = :id"),
+        {"id": session_id, "b": business_id},
+    )
+
+
+async def revoke_others(session: AsyncSession, account_id: int, keep: str | None) -> int:
+    """End every live session of the account but ``keep`` (a password or e-mail change, a
+    reset): whoever held another device's token is out at once. How many were ended."""
+    result = await session.execute(
+        text(
+            "UPDATE sessions SET revoked_at = now() WHERE account_id = :a AND revoked_at IS NULL "
+            "AND id IS DISTINCT FROM :keep"
+        ),
+        {"a": account_id, "keep": keep},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def cookie_header(kind: str, token: str, *, max_age: int) -> str:

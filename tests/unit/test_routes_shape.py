@@ -20,7 +20,7 @@ FORBIDDEN = {
 def test_no_database_work_in_routes() -> None:
     found = [
         f"{path.name}:{number}: {what}: {line.strip()}"
-        for path in sorted(ROUTES.glob("*.py"))
+        for path in sorted(ROUTES.rglob("*.py"))
         for number, line in enumerate(path.read_text().splitlines(), 1)
         for what, pattern in FORBIDDEN.items()
         if pattern.search(line)
