@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from litestar import Router
 
-from app.routes.dashboard import account, catalog, home, schedules, settings, setup, team
+from app.routes.dashboard import (
+    account,
+    bookings,
+    catalog,
+    home,
+    schedules,
+    settings,
+    setup,
+    team,
+)
 
 PATH = "/dashboard"
 
@@ -23,5 +32,6 @@ ROUTER = Router(
         *schedules.ROUTES,
         *team.ROUTES,
         *settings.ROUTES,
+        *bookings.ROUTES,
     ],
 )
