@@ -8,6 +8,8 @@
 * ``recover_stalled`` hands rows of a dead worker back after their lease.
 * ``reminders_sweep`` and ``purge_expired`` keep reminders and expired secrets in order.
 * ``enforce_retention`` (daily) removes what the privacy policy keeps only for a time (7.2, 7.3).
+* ``expire_pending`` (every minute) cancels the bookings a manual-confirm business left
+  unconfirmed past its time to live, and tells the client (``booking.expired``).
 
 Jobs use the worker role's DSN only (``DATABASE_WORKER_URL`` or derived): never the owner.
 """
@@ -17,14 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from saq import Queue
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.session import Pools, make_engine
+from app.domain import bookings
 from app.integrations.tls import outbound_tls_context
 from app.settings import Settings
 from workers import maintenance, reminders, retention
@@ -191,3 +195,27 @@ async def enforce_retention(ctx: dict[str, Any]) -> dict[str, int]:
     if any(asdict(result).values()):
         log.info("retention.enforced", **asdict(result))
     return asdict(result)
+
+
+EXPIRY_BATCH = 100  # bookings per transaction; the job goes on until none is overdue
+
+
+async def expire_bookings(engine: AsyncEngine, now: datetime) -> int:
+    """Cancel every overdue pending booking, a batch per transaction (a bad row stops only its
+    batch; the next minute tries again)."""
+    total = 0
+    while True:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            done = await bookings.expire_pending(session, now=now, limit=EXPIRY_BATCH)
+        total += len(done)
+        if len(done) < EXPIRY_BATCH:
+            return total
+
+
+async def expire_pending(ctx: dict[str, Any]) -> int:
+    runtime = _runtime(ctx)
+    expired = await expire_bookings(runtime.engine, utcnow())
+    if expired:
+        log.info("bookings.expired", count=expired)
+        await runtime.kick()  # the clients' messages are due now
+    return expired

@@ -29,8 +29,11 @@ CLIENT_BOOKING_EVENTS = (
     "booking.cancelled",
     "booking.rescheduled",
     "booking.reminder",
+    "booking.expired",  # left unconfirmed past the business's time to confirm (cancelled)
 )
-STAFF_BOOKING_EVENTS = tuple(f"staff.{event}" for event in CLIENT_BOOKING_EVENTS[:4])
+STAFF_BOOKING_EVENTS = tuple(
+    f"staff.{event}" for event in CLIENT_BOOKING_EVENTS if event != "booking.reminder"
+)
 EVENTS = frozenset(
     {
         *CLIENT_BOOKING_EVENTS,

@@ -58,6 +58,7 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
         CronJob(jobs.outbox_tick, cron="* * * * * */2", timeout=30),
         CronJob(jobs.recover_stalled, cron=f"* * * * * */{recover_every}", timeout=30),
         CronJob(jobs.reminders_sweep, cron="*/5 * * * *", timeout=120),
+        CronJob(jobs.expire_pending, cron="* * * * *", timeout=120),  # every minute
         CronJob(jobs.purge_expired, cron="17 * * * *", timeout=300),
         CronJob(jobs.enforce_retention, cron="41 3 * * *", timeout=600),  # daily, 03:41 UTC
     ]

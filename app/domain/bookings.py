@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import Database
+from app.db.session import Database, set_context
 from app.domain import audit, outbox
 from app.domain.access import booking_for
 from app.domain.accounts import (
@@ -694,8 +694,16 @@ async def bookings_of_account(
 
 
 def cancel_deadline(booking: Booking, business: Business) -> datetime:
+    """Until when the client may cancel online (the business's cancel deadline)."""
     assert booking.period.lower is not None
     return booking.period.lower - timedelta(minutes=business.cancel_deadline_min)
+
+
+def reschedule_deadline(booking: Booking, business: Business) -> datetime:
+    """Until when the client may move the booking online (the business's own reschedule
+    deadline, set apart from the cancel deadline)."""
+    assert booking.period.lower is not None
+    return booking.period.lower - timedelta(minutes=business.reschedule_deadline_min)
 
 
 async def _transition(
@@ -756,8 +764,10 @@ async def cancel_booking_in(
     actor: Actor,
     reason: str | None = None,
     now: datetime | None = None,
+    event: str = "booking.cancelled",
 ) -> Booking:
-    """Cancel: a client until the business's deadline, the business at any time (with reason)."""
+    """Cancel: a client until the business's deadline, the business at any time (with reason),
+    the system when a booking waited past its time to confirm (``event`` booking.expired)."""
     now = now or datetime.now(UTC)
     if booking.status not in LIVE_STATUSES:
         raise ValidationFailed(gettext(N_("This booking is no longer active.")))
@@ -775,7 +785,7 @@ async def cancel_booking_in(
     locale = await _client_locale(session, booking, business)
     return await _transition(
         session, business, booking, to="cancelled", actor=actor, now=now,
-        event="booking.cancelled", extra={"by": by}, locale=locale,
+        event=event, extra={"by": by}, locale=locale,
     )  # fmt: skip
 
 
@@ -840,7 +850,7 @@ async def reschedule_booking_in(
     now = now or datetime.now(UTC)
     if booking.status not in LIVE_STATUSES:
         raise ValidationFailed(gettext(N_("This booking is no longer active.")))
-    if by == "client" and now > cancel_deadline(booking, business):
+    if by == "client" and now > reschedule_deadline(booking, business):
         raise ValidationFailed(
             gettext(
                 N_("It is too late to move this booking online. Please write or call the business.")
@@ -893,9 +903,19 @@ async def reschedule_booking_in(
 # (``Member``, from the dashboard's guard). The transaction acts for that person and tenant.
 
 
-def client_may_change(booking: Booking, business: Business, now: datetime) -> bool:
-    """A client may cancel or move a live booking online until the business's deadline."""
+def client_may_cancel(booking: Booking, business: Business, now: datetime) -> bool:
+    """A client may cancel a live booking online until the business's cancel deadline."""
     return booking.status in LIVE_STATUSES and now <= cancel_deadline(booking, business)
+
+
+def client_may_move(booking: Booking, business: Business, now: datetime) -> bool:
+    """A client may move a live booking online until the business's reschedule deadline."""
+    return booking.status in LIVE_STATUSES and now <= reschedule_deadline(booking, business)
+
+
+def client_may_change(booking: Booking, business: Business, now: datetime) -> bool:
+    """A client may still cancel or move a live booking online (either deadline not passed)."""
+    return client_may_cancel(booking, business, now) or client_may_move(booking, business, now)
 
 
 def _made(booking: Booking, business: Business, *, created: bool = True) -> BookingMade:
@@ -910,6 +930,13 @@ def _made(booking: Booking, business: Business, *, created: bool = True) -> Book
 
 def _who(by: Client | Member) -> str:
     return "business" if isinstance(by, Member) else "client"
+
+
+def _within_reach(by: Client | Member, booking: Booking) -> None:
+    """A master acts only on the bookings in their own column (owners and admins on all of
+    their business's); anyone else's is ``NotFound``, as for another business."""
+    if isinstance(by, Member) and not by.at_least("admin") and booking.staff_id != by.staff_id:
+        raise NotFound()
 
 
 def _acting(actor: Actor, by: Client | Member, booking: Booking) -> Actor:
@@ -934,8 +961,11 @@ async def cancel_booking(
     reason: str | None = None,
     now: datetime | None = None,
 ) -> BookingMade:
-    """Cancel: the client until the business's deadline, the business at any time."""
+    """Cancel: the client until the business's deadline, the business at any time (a master
+    only their own bookings)."""
     async with booking_for(db, booking_id, by) as (session, booking, business):
+        _within_reach(by, booking)
+        await session.refresh(booking, with_for_update=True)
         await cancel_booking_in(
             session, business, booking, by=_who(by), actor=_acting(actor, by, booking),
             reason=reason, now=now,
@@ -968,8 +998,12 @@ async def reschedule_booking(
 async def confirm_booking(
     db: Database, booking_id: int, *, by: Member, actor: Actor, now: datetime | None = None
 ) -> BookingMade:
-    """The business confirms a booking that waits for it; the client is told."""
+    """The business confirms a booking that waits for it; the client is told. A master
+    confirms only their own bookings."""
     async with booking_for(db, booking_id, by) as (session, booking, business):
+        _within_reach(by, booking)
+        # the expiry job may be cancelling it right now: take the row, then look at it
+        await session.refresh(booking, with_for_update=True)
         await confirm_booking_in(session, business, booking, actor=actor, now=now)
         return _made(booking, business)
 
@@ -1005,10 +1039,13 @@ class ClientBooking:
     business: Business
     master_name: str
     start: datetime  # in the business's zone
-    deadline: datetime  # to cancel or move online, in the business's zone
+    deadline: datetime  # to cancel online, in the business's zone
     is_upcoming: bool
-    can_change: bool
+    can_change: bool  # may still cancel or move online
     messages: list[Message]
+    move_deadline: datetime | None = None  # to move online, in the business's zone
+    can_cancel: bool = False
+    can_move: bool = False
 
 
 async def client_booking(
@@ -1026,4 +1063,94 @@ async def client_booking(
         deadline=cancel_deadline(booking, business).astimezone(zone),
         is_upcoming=booking.status in LIVE_STATUSES and booking.period.lower > now,
         can_change=client_may_change(booking, business, now), messages=correspondence,
+        move_deadline=reschedule_deadline(booking, business).astimezone(zone),
+        can_cancel=client_may_cancel(booking, business, now),
+        can_move=client_may_move(booking, business, now),
     )  # fmt: skip
+
+
+# --- waiting for the business: the pending list and its expiry ---------------------------------
+
+_PENDING = text(
+    "SELECT b.id, lower(b.period) AS start, upper(b.period) AS end, b.pending_expires_at, "
+    "b.service_name, b.price_tiyn, b.comment, b.staff_id, st.name AS staff_name, "
+    "c.name AS client_name, c.phone AS client_phone FROM bookings b "
+    "JOIN staff st ON st.id = b.staff_id LEFT JOIN clients c ON c.id = b.client_id "
+    "WHERE b.business_id = :b AND b.status = 'pending' "
+    "AND (CAST(:staff AS bigint) IS NULL OR b.staff_id = CAST(:staff AS bigint)) "
+    "ORDER BY b.pending_expires_at, b.id LIMIT :limit"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBooking:
+    """A booking that waits for the business's answer, as the dashboard lists it (times in
+    the business's zone)."""
+
+    id: int
+    start: datetime
+    end: datetime
+    expires_at: datetime | None
+    service_name: dict[str, str]
+    price_tiyn: int
+    comment: str | None
+    staff_id: int
+    staff_name: str
+    client_name: str | None
+    client_phone: str | None
+
+
+async def pending_bookings(db: Database, by: Member, *, limit: int = 200) -> list[PendingBooking]:
+    """The bookings waiting for confirmation, the soonest to expire first; a master sees only
+    their own."""
+    own = None if by.at_least("admin") else (by.staff_id or 0)
+    async with db.transaction(business_id=by.business_id, account_id=by.account_id) as session:
+        business = await session.get(Business, by.business_id)
+        assert business is not None  # the member's business
+        rows = await session.execute(_PENDING, {"b": by.business_id, "staff": own, "limit": limit})
+        zone = ZoneInfo(business.timezone)
+        return [_pending(r, zone) for r in rows]
+
+
+def _pending(r: Any, zone: ZoneInfo) -> PendingBooking:
+    return PendingBooking(
+        id=r.id, start=r.start.astimezone(zone), end=r.end.astimezone(zone),
+        expires_at=r.pending_expires_at.astimezone(zone) if r.pending_expires_at else None,
+        service_name=r.service_name, price_tiyn=r.price_tiyn, comment=r.comment,
+        staff_id=r.staff_id, staff_name=r.staff_name, client_name=r.client_name,
+        client_phone=r.client_phone,
+    )  # fmt: skip
+
+
+EXPIRED_REASON = "expired"
+# overdue pending bookings, each taken for this transaction; a second job running at the same
+# moment skips the rows this one holds instead of waiting for them (and then finding them gone)
+_OVERDUE = text(
+    "SELECT id, business_id FROM bookings "
+    "WHERE status = 'pending' AND pending_expires_at <= :now "
+    "ORDER BY pending_expires_at, id LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+
+
+async def expire_pending(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[int]:
+    """Cancel, in the caller's transaction, the bookings the business left unconfirmed past
+    their time to live (``cancelled_by`` system, reason ``expired``), through the one cancel
+    path: reminders withdrawn, the client told (``booking.expired``), the business's people
+    told (``staff.booking.expired``), an audit entry. Returns the ids cancelled.
+
+    Runs as the worker role across businesses: each booking's business becomes the
+    transaction's tenant before it is touched. Idempotent: a booking cancelled, confirmed or
+    not yet due is not selected, and a row another job holds is skipped."""
+    overdue = (await session.execute(_OVERDUE, {"now": now, "limit": limit})).all()
+    done: list[int] = []
+    for row in overdue:
+        await set_context(session, business_id=row.business_id)
+        booking = await session.get(Booking, row.id, populate_existing=True)
+        business = await session.get(Business, row.business_id)
+        assert booking is not None and business is not None  # locked above
+        await cancel_booking_in(
+            session, business, booking, by="system", actor=audit.SYSTEM,
+            reason=EXPIRED_REASON, now=now, event="booking.expired",
+        )  # fmt: skip
+        done.append(booking.id)
+    return done

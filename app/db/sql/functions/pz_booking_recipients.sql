@@ -22,3 +22,6 @@ $$;
 
 REVOKE ALL ON FUNCTION pz_booking_recipients(bigint, bigint) FROM PUBLIC, pozapisi_app, pozapisi_worker;
 GRANT EXECUTE ON FUNCTION pz_booking_recipients(bigint, bigint) TO pozapisi_app;
+-- the expiry job tells the business's people through the same cancel path (tenant set per
+-- booking); the worker may read memberships and delivery columns of accounts anyway
+GRANT EXECUTE ON FUNCTION pz_booking_recipients(bigint, bigint) TO pozapisi_worker;

@@ -11,3 +11,6 @@ $$;
 
 REVOKE ALL ON FUNCTION pz_client_locale(bigint) FROM PUBLIC, pozapisi_app, pozapisi_worker;
 GRANT EXECUTE ON FUNCTION pz_client_locale(bigint) TO pozapisi_app;
+-- the expiry job (app.domain.bookings.expire_pending) tells the client through the same cancel
+-- path, in the booking business's context; the worker reads account languages for delivery anyway
+GRANT EXECUTE ON FUNCTION pz_client_locale(bigint) TO pozapisi_worker;
