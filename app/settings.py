@@ -94,6 +94,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_booking: tuple[int, int] = (20, 3600)
     rate_limit_password: tuple[int, int] = (10, 900)
     rate_limit_password_ip: tuple[int, int] = (50, 900)
+    # dashboard sign-ups per network; reset links asked per address (and per network with
+    # the password_ip count)
+    rate_limit_signup_ip: tuple[int, int] = (10, 3600)
+    rate_limit_reset: tuple[int, int] = (5, 3600)
 
     @property
     def is_production(self) -> bool:
