@@ -4,7 +4,8 @@ Pure and fast. The rules, all checked by ``tests/unit/test_availability.py``:
 
 * A slot's visible period ``[start, start + duration)`` lies inside one working interval of its
   local date. A single-date override replaces that weekday's hours (``[]`` = day off); a
-  business holiday closes the date even when an override would open it.
+  business holiday closes the date even when an override would open it. A date in
+  ``works_as`` works with another weekday's hours (a Saturday a decree made a working day).
 * Its blocked period ``[start - buffer_before, start + duration + buffer_after)`` overlaps no
   busy range and no time off. All ranges are half-open, so touching is fine. Buffers may reach
   outside working hours (preparing before opening, tidying after closing).
@@ -24,7 +25,8 @@ produced with ``range``. Aware datetimes are built only for the output, once per
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -79,6 +81,8 @@ class SlotQuery:
     horizon_days: int = 60
     holidays: frozenset[date] = frozenset()
     staff: tuple[StaffSchedule, ...] = ()
+    # dates that work with another weekday's hours (0 = Monday): a transferred working day
+    works_as: Mapping[date, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +228,11 @@ class _Plan:
             first = max(first, day - _DAY)
             last = min(last, day + _DAY)
         days: list[tuple[date, int]] = []
+        works_as = query.works_as
         day = first
         while day <= last:
             if day not in query.holidays:
-                days.append((day, day.weekday()))
+                days.append((day, works_as.get(day, day.weekday()) if works_as else day.weekday()))
             day += _DAY
         self._days = days
 

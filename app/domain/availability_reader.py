@@ -9,12 +9,12 @@ from functools import lru_cache
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
-import holidays as public_holidays_of
 import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.availability import Slot, SlotQuery, StaffSchedule, find_slots
+from app.domain.business_days import booking_days
 from app.domain.errors import NotFound
 from app.i18n import N_, gettext
 from app.models import Business, Service, Staff, StaffService
@@ -159,10 +159,10 @@ def _clock(seconds: int) -> time:
     return time(seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
-@lru_cache(maxsize=16)
 def public_holidays(year: int) -> frozenset[date]:
-    """Kazakhstan's public holidays of one year (building them costs milliseconds: cached)."""
-    return frozenset(public_holidays_of.country_holidays("KZ", years=year))
+    """The days of one year a business observing Kazakhstan's public holidays is closed:
+    holidays, their observed days and days off moved by decree (cached per year)."""
+    return booking_days(year).closed
 
 
 def build_query(
@@ -197,9 +197,14 @@ def build_query(
             blocked[staff_id].append((start_epoch, end_epoch))
 
     closed = set(schedule.closed)
+    works_as: dict[date, int] = {}
     if business.observe_public_holidays:
         for year in range(date_from.year, date_to.year + 1):
-            closed |= {d for d in public_holidays(year) if date_from <= d <= date_to}
+            national = booking_days(year)
+            closed |= {d for d in national.closed if date_from <= d <= date_to}
+            for day, weekday in national.works_as.items():
+                if date_from <= day <= date_to:
+                    works_as[day] = weekday
 
     schedules = []
     for staff_id in staff_ids:
@@ -228,6 +233,7 @@ def build_query(
         horizon_days=business.horizon_days,
         holidays=frozenset(closed),
         staff=tuple(schedules),
+        works_as=works_as,
     )
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import holidays
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.business_days import KZ_DECREES, DayKind, add_business_days, is_business_day
+from app.domain import business_days
+from app.domain.business_days import (
+    KZ_TRANSFERS,
+    Transfer,
+    add_business_days,
+    booking_days,
+    is_business_day,
+)
 from app.domain.privacy import reply_due
 
 pytestmark = pytest.mark.policy("8.6")
@@ -29,46 +35,81 @@ def test_holiday_that_falls_on_a_weekend_moves_to_monday() -> None:
     assert add_business_days(date(2026, 3, 6), 1) == date(2026, 3, 10)
 
 
-def test_transfers_by_decree_that_the_holidays_package_knows() -> None:
+def test_transfers_by_decree_come_from_the_table() -> None:
     # decree for 2025: Fri 3 Jan is a day off, Sun 5 Jan a working day in exchange
     assert not is_business_day(date(2025, 1, 3))
     assert is_business_day(date(2025, 1, 5))
     # from Tue 31 Dec 2024: 1, 2, 3 Jan off; Sun 5 Jan works; 7 Jan is Orthodox Christmas
     assert add_business_days(date(2024, 12, 31), 1) == date(2025, 1, 5)
     assert add_business_days(date(2024, 12, 31), 10) == date(2025, 1, 17)
+    # decree for 2024: Sat 4 May works, Wed 8 May is off
+    assert is_business_day(date(2024, 5, 4))
+    assert not is_business_day(date(2024, 5, 8))
+    # the table is the one source: without it, the package's own copy of these decrees is
+    # not used (the days are an ordinary weekend day and an ordinary Wednesday)
+    assert not is_business_day(date(2025, 1, 5), transfers=())
+    assert is_business_day(date(2025, 1, 3), transfers=())
+    assert not is_business_day(date(2024, 5, 4), transfers=())
+    assert is_business_day(date(2024, 5, 8), transfers=())
+    assert add_business_days(date(2024, 12, 31), 1, transfers=()) == date(2025, 1, 3)
 
 
-def test_a_decree_table_entry_overrides_the_calendar() -> None:
+def test_2026_has_no_decree_and_the_labour_code_moves_weekend_holidays() -> None:
+    assert all(t.working.year != 2026 and t.day_off.year != 2026 for t in KZ_TRANSFERS)
+    for day in (date(2026, 3, 9), date(2026, 3, 24), date(2026, 3, 25), date(2026, 5, 11),
+                date(2026, 10, 26)):  # fmt: skip
+        assert day.weekday() < 5 and not is_business_day(day), day
+    assert booking_days(2026).works_as == {}
+
+
+def test_a_table_entry_overrides_the_calendar() -> None:
     # a synthetic decree: Saturday 5 Dec 2026 works, Monday 7 Dec is off in exchange
-    decrees: dict[date, DayKind] = {date(2026, 12, 5): "work", date(2026, 12, 7): "off"}
-    assert is_business_day(date(2026, 12, 5), decrees=decrees)
-    assert not is_business_day(date(2026, 12, 7), decrees=decrees)
+    transfers = [Transfer(working=date(2026, 12, 5), day_off=date(2026, 12, 7))]
+    assert is_business_day(date(2026, 12, 5), transfers=transfers)
+    assert not is_business_day(date(2026, 12, 7), transfers=transfers)
     # Fri 4 Dec + 1: Saturday now works
-    assert add_business_days(date(2026, 12, 4), 1, decrees=decrees) == date(2026, 12, 5)
-    assert add_business_days(date(2026, 12, 4), 2, decrees=decrees) == date(2026, 12, 8)
+    assert add_business_days(date(2026, 12, 4), 1, transfers=transfers) == date(2026, 12, 5)
+    assert add_business_days(date(2026, 12, 4), 2, transfers=transfers) == date(2026, 12, 8)
     assert add_business_days(date(2026, 12, 4), 2) == date(2026, 12, 8)  # Mon 7 + Tue 8
     assert add_business_days(date(2026, 12, 4), 1) == date(2026, 12, 7)
 
 
 # Entered the way a newly published decree would be (synthetic: no such decree exists).
-SYNTHETIC_DECREE: dict[date, DayKind] = {date(2027, 11, 6): "work", date(2027, 11, 8): "off"}
+SYNTHETIC_DECREE = Transfer(working=date(2027, 11, 6), day_off=date(2027, 11, 8))
 
 
-def test_the_module_decree_table_holds_only_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every entry of ``KZ_DECREES`` (those shipped, and one entered as a new decree would be)
-    moves a day against the calendar of the ``holidays`` package, and the default calendar
-    follows the table."""
-    for day, kind in SYNTHETIC_DECREE.items():
-        monkeypatch.setitem(KZ_DECREES, day, kind)
-    assert len(KZ_DECREES) >= len(SYNTHETIC_DECREE)
-    for day, kind in KZ_DECREES.items():
-        assert kind in ("work", "off"), day
-        package = holidays.country_holidays("KZ", years=day.year)
-        assert package.is_working_day(day) == (kind == "off"), f"{day}: {kind} changes nothing"
-        assert is_business_day(day) == (kind == "work"), day
+def test_the_table_holds_only_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every entry of ``KZ_TRANSFERS`` (those shipped, and one entered as a new decree would
+    be) makes a weekend day a working day and an ordinary working weekday a day off, and the
+    default calendar follows the table."""
+    monkeypatch.setattr(business_days, "KZ_TRANSFERS", (*KZ_TRANSFERS, SYNTHETIC_DECREE))
+    assert len(business_days.KZ_TRANSFERS) >= 3
+    for transfer in business_days.KZ_TRANSFERS:
+        assert transfer.working.weekday() >= 5, transfer
+        assert is_business_day(transfer.day_off, transfers=()), f"{transfer}: changes nothing"
+        assert is_business_day(transfer.working)
+        assert not is_business_day(transfer.day_off)
+        assert abs((transfer.working - transfer.day_off).days) < 366
     # Fri 5 Nov 2027 + 1: the Saturday now works; + 2 skips Sunday and the Monday given off
     assert add_business_days(date(2027, 11, 5), 1) == date(2027, 11, 6)
     assert add_business_days(date(2027, 11, 5), 2) == date(2027, 11, 9)
+
+
+def test_the_same_table_drives_bookings() -> None:
+    """The days bookings close on and the privacy clock's days off are one calendar."""
+    for year in (2024, 2025, 2026):
+        days = booking_days(year)
+        day = date(year, 1, 1)
+        while day.year == year:
+            if day in days.works_as:
+                assert is_business_day(day)
+            elif day in days.closed:
+                assert not is_business_day(day), day
+            day += timedelta(days=1)
+    assert booking_days(2024).works_as == {date(2024, 5, 4): 2}  # Wednesday's hours
+    assert booking_days(2025).works_as == {date(2025, 1, 5): 4}  # Friday's hours
+    assert date(2024, 5, 8) in booking_days(2024).closed
+    assert date(2025, 1, 3) in booking_days(2025).closed
 
 
 def test_zero_and_negative() -> None:
