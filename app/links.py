@@ -23,3 +23,10 @@ def business_page(base: str, slug: str) -> str:
 
 def booking_page(base: str, booking_id: int) -> str:
     return base + APP + _fill(BOOKING_PAGE, booking_id=booking_id)
+
+
+def telegram_mini_app(bot_username: str, slug: str) -> str:
+    """The Telegram link that opens the bot's Mini App on a business: Telegram starts the app at
+    its main address with ``tgWebAppStartParam=<slug>`` (``app.routes.pages`` sends it on to
+    the business's page). Slugs fit Telegram's start parameter (letters, digits, -, _)."""
+    return f"https://t.me/{bot_username.lstrip('@')}?startapp={slug}"

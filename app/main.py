@@ -27,6 +27,7 @@ from app.domain.members import ROLE_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
 from app.routes import dashboard as dashboard_routes
 from app.routes.api_docs import ApiDocsPage
+from app.routes.dashboard.setup import steps_bar
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.security import dashboard, web
 from app.security.headers import context_middleware
@@ -42,6 +43,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.globals.update(
         status_label=lambda status: i18n.gettext(STATUS_LABELS.get(status) or status),
         role_label=lambda role: i18n.gettext(ROLE_LABELS.get(role) or role),
+        setup_steps=steps_bar,  # the set-up wizard's steps bar (dashboard/_setup_steps.html)
         get_locale=i18n.get_locale,
         landing_url=settings.landing_base_url.rstrip("/"),
         contact_email=settings.contact_email_info,
