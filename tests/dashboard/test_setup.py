@@ -141,7 +141,7 @@ def _far_date() -> Any:
 
 
 async def test_the_last_page_gives_the_links_and_finishing_is_kept(
-    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+    app: Any, client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
 ) -> None:
     business, csrf = await owner_client(client, owner_session, settings)
     web = f"{settings.public_base_url}/app/b/{business.slug}"
@@ -164,7 +164,7 @@ async def test_the_last_page_gives_the_links_and_finishing_is_kept(
     assert await _finished_at(owner_session, business.id) is None
     finished = await client.post("/dashboard/setup/done", data=form(csrf), follow_redirects=False)
     assert finished.status_code == 303
-    assert finished.headers["location"] == "/dashboard/"
+    assert finished.headers["location"] == app.route_reverse("dashboard:home")
     first = await _finished_at(owner_session, business.id)
     assert first is not None
     again = await client.post("/dashboard/setup/done", data=form(csrf), follow_redirects=False)

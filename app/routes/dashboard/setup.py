@@ -98,9 +98,14 @@ def steps_bar(
     if progress is None and not request.query_params.get(WIZARD_PARAM):
         return None
     paths = {step: _step_path(request, step) for step in STEPS}
-    if current is None:
+    if current is None:  # the step whose page this is, or one under it (a service's form)
+        here = request.url.path
         current = next(
-            (step for step, found in paths.items() if found and found[0] == request.url.path),
+            (
+                step
+                for step, found in paths.items()
+                if found and (here == found[0] or here.startswith(found[0].rstrip("/") + "/"))
+            ),
             None,
         )
     urls = {step: step_url(request, step) for step in STEPS}
