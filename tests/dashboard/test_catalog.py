@@ -20,7 +20,7 @@ from app.models import Booking, Service, Staff, StaffService
 from app.settings import Settings
 from tests.factories import BusinessFixture, local_start, new_business
 from tests.helpers import TelegramUser, booking_body, grant_consent
-from tests.support.dashboard import add_member, csrf_of, form, sign_in_as
+from tests.support.dashboard import add_member, form, sign_in_as
 
 # Every catalog route that takes an id (method, path template): another business's id → 404.
 ID_ROUTES: list[tuple[str, str]] = [
@@ -91,8 +91,7 @@ async def services_of(session: AsyncSession, business_id: int) -> list[Service]:
 async def audit_actions(session: AsyncSession, business_id: int) -> list[tuple[str, str, int]]:
     rows = await session.execute(
         text(
-            "SELECT action, actor_kind, entity_id FROM audit_log WHERE business_id = :b "
-            "ORDER BY id"
+            "SELECT action, actor_kind, entity_id FROM audit_log WHERE business_id = :b ORDER BY id"
         ),
         {"b": business_id},
     )
@@ -111,8 +110,9 @@ async def test_an_owner_adds_a_service_with_a_masters_own_price_and_the_mini_app
 
     response = await client.post(
         "/dashboard/services",
-        data=service_fields(csrf, **{f"staff_{first}": "1", f"price_{first}": "10000",
-                                     f"duration_{first}": "120"}),  # fmt: skip
+        data=service_fields(
+            csrf, **{f"staff_{first}": "1", f"price_{first}": "10000", f"duration_{first}": "120"}
+        ),
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -128,9 +128,7 @@ async def test_an_owner_adds_a_service_with_a_masters_own_price_and_the_mini_app
             select(StaffService).where(StaffService.service_id == added.id)
         )
     ).scalars().all()  # fmt: skip
-    assert [(x.staff_id, x.price_tiyn, x.duration_min) for x in links] == [
-        (first, 1_000_000, 120)
-    ]
+    assert [(x.staff_id, x.price_tiyn, x.duration_min) for x in links] == [(first, 1_000_000, 120)]
 
     listing = await client.get("/dashboard/services?lang=en")
     assert "Manicure" in listing.text
@@ -157,7 +155,7 @@ async def test_an_owner_adds_a_service_with_a_masters_own_price_and_the_mini_app
         ({"price": "много"}, "price", "Укажите цену в тенге, например 8 000."),
         ({"price": "100000000"}, "price", "Слишком высокая цена: не больше 10 000 000 ₸."),
         ({"price": ""}, "price", "Укажите цену (0, если бесплатно)."),
-        ({"name_ru": "  "}, "name_ru", "Укажите по-русски: другие языки подставляют его."),
+        ({"name_ru": "  "}, "name_ru", "Укажите на русском: он показывается, когда нет перевода."),
         ({"buffer_after_min": "300"}, "buffer_after_min", "Укажите от 0 до 240 минут."),
         ({"name_en": "x" * 121}, "name_en", "Не больше 120 символов."),
     ],
