@@ -46,13 +46,13 @@ async def _with_owner_session(
 
 
 async def load_demo_if_empty(owner_url: str, *, force: bool = False) -> str | None:
-    from app.domain.demo import load_demo
+    from app.domain.demo import SLUG, add_logins_if_demo, load_demo
     from app.models import Business
 
     async def work(session: AsyncSession) -> str | None:
         count = await session.scalar(select(func.count()).select_from(Business))
         if count and not force:
-            return None
+            return SLUG if await add_logins_if_demo(session) else None
         business = await load_demo(session)
         return business.slug
 
@@ -80,12 +80,23 @@ def _cmd_db_upgrade(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Se
     return 0
 
 
+def demo_sign_in_text(origin: str) -> str:
+    """Where to sign in to the demo's dashboard, and as whom (development only)."""
+    from app.domain.demo import DEMO_LOGINS
+
+    people = "\n".join(
+        f"  {role:<6}  {email} / {password}" for role, email, password in DEMO_LOGINS
+    )
+    return f"the dashboard: {origin}/dashboard/signin\n{people}"
+
+
 def _cmd_demo(urls: DatabaseUrls, _args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_production:
         return _fail("the demo business is for development: refused when POZAPISI_ENV=production")
     asyncio.run(bootstrap.upgrade(urls.owner))
     slug = asyncio.run(load_demo_if_empty(urls.owner, force=True))
     print(f"demo business: {slug}")
+    print(demo_sign_in_text(os.environ.get("PUBLIC_BASE_URL", settings.public_base_url)))
     return 0
 
 
@@ -161,7 +172,8 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
     # the demo business and its known password are for development, never a real platform
     slug = None if settings.is_production else asyncio.run(load_demo_if_empty(urls.owner))
     if slug:
-        print(f"loaded the demo business: {origin}/app/b/{slug}")
+        print(f"the demo business: {origin}/app/b/{slug}")
+        print(demo_sign_in_text(origin))
     # development: the app serves the landing (built now if missing or stale), and its links to
     # the landing and the privacy policy point at this server (LANDING_BASE_URL's default)
     landing_dir = landing.prepare(settings, echo=lambda line: print(f"pozapisi: {line}"))

@@ -34,6 +34,9 @@ CLIENT_BOOKING_EVENTS = (
 STAFF_BOOKING_EVENTS = tuple(
     f"staff.{event}" for event in CLIENT_BOOKING_EVENTS if event != "booking.reminder"
 )
+# e-mails carrying a single-use link to the dashboard (app.domain.staff_accounts): the link is
+# in the payload as "link", handed to the template and scrubbed once the row is finished
+ACCOUNT_LINK_EVENTS = ("account.verify_email", "account.change_email", "account.reset_password")
 EVENTS = frozenset(
     {
         *CLIENT_BOOKING_EVENTS,
@@ -43,6 +46,7 @@ EVENTS = frozenset(
         "otp.code",
         "policy.notice",
         "account.deleted",
+        *ACCOUNT_LINK_EVENTS,
     }
 )
 

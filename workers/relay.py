@@ -70,7 +70,7 @@ from workers.context import (
     policy_fields,
     shorten,
 )
-from workers.notification_texts import Renderer, UnknownEvent
+from workers.notification_texts import ACCOUNT_LINK_EVENTS, Renderer, UnknownEvent
 from workers.routing import Route, candidates, choose
 
 log = structlog.get_logger("pozapisi.relay")
@@ -117,9 +117,12 @@ _RECOVER = text(
     "COALESCE((n.payload ->> 'possible_duplicates')::int, 0) + 1) "
     "FROM stalled WHERE n.id = stalled.id RETURNING n.id"
 )
-# what a finished row must not keep: a sign-in code, the address of a person who left
+# what a finished row must not keep: a sign-in code, an e-mail's single-use link, the address
+# of a person who left
 _SCRUB = (
-    "payload = CASE WHEN event = 'otp.code' THEN payload - 'code' ELSE payload END, "
+    "payload = CASE WHEN event = 'otp.code' THEN payload - 'code' "
+    f"WHEN event IN ({', '.join(repr(e) for e in ACCOUNT_LINK_EVENTS)}) THEN payload - 'link' "
+    "ELSE payload END, "
     "address = CASE WHEN event = 'account.deleted' THEN NULL ELSE address END"
 )
 _MARK_SENT = text(
@@ -323,6 +326,8 @@ class Deliverer:
             ttl = row.payload.get("ttl_min")
             minutes = ttl if isinstance(ttl, int) else int(DEFAULT_OTP_TTL.total_seconds() // 60)
             fields.update(code=str(row.payload.get("code", "")), minutes=minutes)
+        if row.event in ACCOUNT_LINK_EVENTS:
+            fields.update(link=str(row.payload.get("link", "")))
         if row.event == "policy.notice":
             fields.update(policy_fields(row.payload, locale, self.settings.landing_base_url))
             link = str(fields["url"])

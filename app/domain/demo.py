@@ -8,14 +8,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import bookings
+from app.domain import bookings, passwords
 from app.domain.audit import SYSTEM
 from app.domain.availability import find_slots
 from app.domain.availability_reader import load_query, service_offers
 from app.domain.errors import SlotTaken
-from app.models import Business, Service, Staff, StaffService, WorkingHours
+from app.models import Account, Business, Membership, Service, Staff, StaffService, WorkingHours
 
 SLUG = "demo-salon"
+# who signs in to the demo's dashboard (pinned in DESIGN.md: the owner's pair); development
+# only — `pozapisi demo` and `pozapisi run` never load the demo when POZAPISI_ENV=production
+DEMO_LOGINS = (
+    ("owner", "owner@demo.pozapisi.kz", "demo-salon-owner"),
+    ("admin", "admin@demo.pozapisi.kz", "demo-salon-admin"),
+    ("master", "master@demo.pozapisi.kz", "demo-salon-master"),
+)
 
 MASTERS = ["Айгерім Сәрсенова", "Дина Ахметова", "Ержан Қасымов", "Мария Ким"]
 # name per language, category, minutes, price in tenge, buffer after, which masters (index)
@@ -45,6 +52,7 @@ async def load_demo(session: AsyncSession, now: datetime | None = None) -> Busin
         await session.execute(select(Business).where(Business.slug == SLUG))
     ).scalar_one_or_none()
     if existing is not None:
+        await add_demo_logins(session, existing)
         return existing
     now = now or datetime.now(UTC)
     business = Business(
@@ -113,4 +121,55 @@ async def load_demo(session: AsyncSession, now: datetime | None = None) -> Busin
             except SlotTaken:
                 continue
             planned.remove(((service, _who), client))
+    await add_demo_logins(session, business)
     return business
+
+
+async def add_demo_logins(session: AsyncSession, business: Business) -> None:
+    """The demo's owner, admin and master (linked to the first master's column) with their
+    known passwords and verified e-mails; idempotent: a missing account, membership or a
+    changed password is put back (run with the owner's connection)."""
+    first_master = (
+        await session.execute(
+            select(Staff.id).where(Staff.business_id == business.id).order_by(Staff.sort_order, Staff.id)
+        )
+    ).scalars().first()  # fmt: skip
+    now = datetime.now(UTC)
+    for role, email, password in DEMO_LOGINS:
+        account = (
+            await session.execute(select(Account).where(Account.email == email))
+        ).scalar_one_or_none()
+        if account is None:
+            account = Account(name=f"Demo {role}", email=email, locale="ru")
+            session.add(account)
+        if not passwords.verify_password(password, account.password_hash):
+            account.password_hash = passwords.hash_password(password)
+        account.email_verified_at = account.email_verified_at or now
+        account.deleted_at = None
+        await session.flush()
+        staff_id = first_master if role == "master" else None
+        membership = (
+            await session.execute(
+                select(Membership).where(
+                    Membership.business_id == business.id, Membership.account_id == account.id
+                )
+            )
+        ).scalar_one_or_none()
+        if membership is None:
+            session.add(Membership(business_id=business.id, account_id=account.id, role=role,
+                                   staff_id=staff_id))  # fmt: skip
+        else:
+            membership.role, membership.staff_id = role, staff_id
+    await session.flush()
+
+
+async def add_logins_if_demo(session: AsyncSession) -> bool:
+    """The demo's logins when the demo business exists (a database loaded before they were
+    added gets them on the next `pozapisi run`); whether it exists."""
+    business = (
+        await session.execute(select(Business).where(Business.slug == SLUG))
+    ).scalar_one_or_none()
+    if business is None:
+        return False
+    await add_demo_logins(session, business)
+    return True

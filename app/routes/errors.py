@@ -17,7 +17,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -232,7 +232,8 @@ def role_handler(request: Request[Any, Any, Any], _exc: RoleRequired) -> Respons
 
 
 def no_business_handler(request: Request[Any, Any, Any], _exc: NoBusiness) -> Response[Any]:
-    return dashboard_error(request, 403, gettext(N_("You are not a member of any business.")))
+    """Signed in but working in no business (removed from a team): the page that creates one."""
+    return Redirect(request.app.route_reverse("dashboard:new-business"), status_code=303)
 
 
 def overflow_handler(_request: Request[Any, Any, Any], _exc: OverflowError) -> Response[Any]:

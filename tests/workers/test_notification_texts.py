@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workers.context import BookingInfo, BusinessInfo, booking_fields, business_fields
-from workers.notification_texts import EVENTS, Renderer, UnknownEvent
+from workers.notification_texts import ACCOUNT_LINK_EVENTS, EVENTS, Renderer, UnknownEvent
 
 CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
 KAZAKH = set("әғқңөұүһі")
@@ -33,6 +33,8 @@ def context_for(event: str, locale: str) -> dict[str, Any]:
     fields: dict[str, Any] = {**business_fields(BUSINESS)}
     if event == "otp.code":
         return {**fields, "code": "482913", "minutes": 5}
+    if event in ACCOUNT_LINK_EVENTS:
+        return {**fields, "link": "https://app.pozapisi.test/dashboard/verify/abc"}
     if event == "policy.notice":
         return {**fields, "date": "1 января 2027", "short_date": "01.01.2027",
                 "url": "https://pozapisi.kz/ru/privacy/"}  # fmt: skip

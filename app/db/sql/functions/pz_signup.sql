@@ -9,6 +9,7 @@ CREATE OR REPLACE FUNCTION pz_signup(p_email text, p_password_hash text, p_local
                                      p_business_name text, p_slug text)
 RETURNS TABLE (account_id bigint, business_id bigint, slug text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
 DECLARE
   v_account bigint;
 BEGIN

@@ -6,6 +6,7 @@
 CREATE OR REPLACE FUNCTION pz_signup_business(p_business_name text, p_slug text)
 RETURNS TABLE (business_id bigint, slug text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
 DECLARE
   v_account bigint := app_account_id();
   v_name text := btrim(p_business_name);
