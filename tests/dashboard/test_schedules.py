@@ -55,6 +55,9 @@ async def _owner(
 ) -> tuple[BusinessFixture, str]:
     business = await new_business(owner_session, **kwargs)
     assert business.owner_account_id is not None
+    await owner_session.execute(  # the pages in English, so messages can be read here
+        text("UPDATE accounts SET locale = 'en' WHERE id = :a"), {"a": business.owner_account_id}
+    )
     csrf = await sign_in_as(client, owner_session, settings, business.owner_account_id)
     return business, csrf
 
