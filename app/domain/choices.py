@@ -24,7 +24,8 @@ from app.models import Booking, Business, Service, Staff
 
 @dataclass(frozen=True, slots=True)
 class Choices:
-    """A service's masters and free times from ``today`` for ``days`` days (local dates)."""
+    """A service's masters and free times from ``today`` for ``days`` days (local dates): the
+    business's whole booking horizon."""
 
     business: Business
     service: Service
@@ -32,11 +33,19 @@ class Choices:
     masters: list[Staff]
     slots: list[Slot]
     today: date
+    days: int
+
+
+def days_offered(business: Business) -> int:
+    """How many local days, from today, a client chooses among: the business's horizon (its
+    slots end ``horizon_days`` after now, so the last whole day is the day before that)."""
+    return max(1, business.horizon_days)
 
 
 async def _choices(
-    session: AsyncSession, business: Business, service_id: int, staff_id: int | None, days: int
+    session: AsyncSession, business: Business, service_id: int, staff_id: int | None
 ) -> Choices:
+    days = days_offered(business)
     await set_context(session, business_id=business.id)
     offers = await service_offers(session, business.id, service_id)
     if staff_id is not None and staff_id not in offers.offers:
@@ -51,24 +60,24 @@ async def _choices(
         )
         slots = find_slots(query)
     masters = [m for m in await active_staff(session, business.id) if m.id in offers.offers]
-    return Choices(business, offers.service, offers.offers, masters, slots, today)
+    return Choices(business, offers.service, offers.offers, masters, slots, today, days)
 
 
 async def service_choices(
-    db: Database, slug: str, service_id: int, staff_id: int | None, *, days: int
+    db: Database, slug: str, service_id: int, staff_id: int | None
 ) -> Choices:
     async with db.transaction() as session:
         business = await business_by_slug(session, slug)
-        return await _choices(session, business, service_id, staff_id, days)
+        return await _choices(session, business, service_id, staff_id)
 
 
 async def move_choices(
-    db: Database, booking_id: int, staff_id: int | None, *, by: ByAccount, days: int
+    db: Database, booking_id: int, staff_id: int | None, *, by: ByAccount
 ) -> tuple[Booking, Choices]:
     """Where the client's own booking may move: its service's free times."""
     async with booking_for(db, booking_id, by) as (session, booking, business):
         chosen = staff_id if staff_id is not None else booking.staff_id
-        return booking, await _choices(session, business, booking.service_id, chosen, days)
+        return booking, await _choices(session, business, booking.service_id, chosen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ from app.routes.rendering import Form, consent_redirect, error_page, page_contex
 from app.security.limits import limited_viewer
 from app.security.web import actor_of
 
-DAYS_SHOWN = 14
 BookingId = Annotated[int, FromPath]
 
 
@@ -49,14 +48,14 @@ class TimeOption:
     staff_id: int | None  # None: any free master
 
 
-def _parse_day(value: str | None, today: date) -> date:
+def _parse_day(value: str | None, today: date, days: int) -> date:
     if not value:
         return today
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
         raise ValidationFailed(fields={"date": gettext(N_("This value is not valid."))}) from exc
-    if not today <= day < today + timedelta(days=DAYS_SHOWN):
+    if not today <= day < today + timedelta(days=days):
         return today
     return day
 
@@ -98,12 +97,12 @@ def _picker(found: choices.Choices, staff_id: int | None, day_param: str | None)
     by_day: dict[date, list[Slot]] = {}
     for slot in found.slots:
         by_day.setdefault(slot.start.date(), []).append(slot)
-    selected = _parse_day(day_param, found.today)
+    selected = _parse_day(day_param, found.today, found.days)
     if not day_param and selected not in by_day and by_day:
         selected = min(by_day)  # open on the first day that has a free time
     days = [
         DayOption(day=d, count=len(_times(by_day.get(d, []), staff_id)), selected=d == selected)
-        for d in (found.today + timedelta(days=i) for i in range(DAYS_SHOWN))
+        for d in (found.today + timedelta(days=i) for i in range(found.days))
     ]
     return {
         "business": found.business,
@@ -150,7 +149,7 @@ async def service_page(
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Template:
     staff_id = staff_choice(staff)
-    found = await choices.service_choices(db, slug, _bounded(service_id), staff_id, days=DAYS_SHOWN)
+    found = await choices.service_choices(db, slug, _bounded(service_id), staff_id)
     context = {
         **page_context(request, maybe_viewer),
         **_picker(found, staff_id, day),
@@ -176,7 +175,7 @@ async def times_partial(
         page = request.app.route_reverse("miniapp:service", slug=slug, service_id=service_id)
         return Redirect(f"{page}?{query}")
     staff_id = staff_choice(staff)
-    found = await choices.service_choices(db, slug, _bounded(service_id), staff_id, days=DAYS_SHOWN)
+    found = await choices.service_choices(db, slug, _bounded(service_id), staff_id)
     context = {**page_context(request, maybe_viewer), **_picker(found, staff_id, day),
                "mode": "book"}  # fmt: skip
     return Template("miniapp/partials/times.html", context=context, headers={"Vary": "HX-Request"})
@@ -297,7 +296,10 @@ async def booking_page(
             "start": page.start,
             "is_live": page.is_upcoming,
             "can_change": page.can_change,
+            "can_cancel": page.can_cancel,
+            "can_move": page.can_move,
             "deadline": page.deadline,
+            "move_deadline": page.move_deadline,
             "is_new": request.query_params.get("new") == "1",
             "messages": page.messages,
             "back_url": request.app.route_reverse("miniapp:bookings"),
@@ -340,7 +342,7 @@ async def reschedule_page(
 ) -> Response[Any]:
     staff_id = staff_choice(staff)
     booking, found = await choices.move_choices(
-        db, _bounded(booking_id), staff_id, by=ByAccount(viewer.account.id), days=DAYS_SHOWN
+        db, _bounded(booking_id), staff_id, by=ByAccount(viewer.account.id)
     )
     context = {
         **page_context(request, viewer),
