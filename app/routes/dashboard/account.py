@@ -270,7 +270,7 @@ def _confirm_pages(purpose: str, path: str, name: str) -> list[Any]:
 
     @post(path, name=name + "-submit", include_in_schema=False, status_code=200)
     async def confirm(
-        request: Req, db: DB, settings: AppSettings, viewer: MaybeDashboard, token: str
+        request: Req, db: DB, settings: AppSettings, maybe_dashboard: MaybeDashboard, token: str
     ) -> Response[Any]:
         await dash.check_pre_session(request, settings)
         try:
@@ -285,7 +285,7 @@ def _confirm_pages(purpose: str, path: str, name: str) -> list[Any]:
                         token=token, works=True, purpose=purpose, action=name + "-submit",
                         error=refused.message)  # fmt: skip
         return page(request, None, "dashboard/verify.html", settings=settings, token=token,
-                    works=True, done=True, purpose=purpose, signed_in=viewer is not None,
+                    works=True, done=True, purpose=purpose, signed_in=maybe_dashboard is not None,
                     action=name + "-submit")  # fmt: skip
 
     return [show, confirm]
