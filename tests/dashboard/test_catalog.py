@@ -107,6 +107,10 @@ async def test_an_owner_adds_a_service_with_a_masters_own_price_and_the_mini_app
     new_page = await client.get("/dashboard/services/new")
     assert new_page.status_code == 200
     assert f'name="staff_{first}"' in new_page.text and f'name="staff_{second}"' in new_page.text
+    # the form carries the session's token itself (works without script)
+    assert f'name="csrf_token" value="{csrf}"' in new_page.text
+    master_page = await client.get("/dashboard/masters/new")
+    assert f'name="csrf_token" value="{csrf}"' in master_page.text
 
     response = await client.post(
         "/dashboard/services",
