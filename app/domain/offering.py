@@ -490,26 +490,31 @@ class MasterInput:
         return {"name": self.name, "title": self.title}
 
 
-def parse_master(form: Mapping[str, str], service_ids: list[int]) -> MasterInput:
+def parse_master(
+    form: Mapping[str, str], service_ids: list[int], *, photo_error: str | None = None
+) -> MasterInput:
+    """A master form's values, or ``ValidationFailed`` naming every wrong field (the photo's
+    refusal, found before, among them). Only the business's active services are read."""
     errors = _Errors()
     name = _text(form, "name", errors, required=True)
     title = {code: _text(form, f"title_{code}", errors) for code in NAME_LOCALES}
+    if photo_error:
+        errors[PHOTO_FIELD] = photo_error  # already in the user's language
     errors.raise_if_any()
     ticked = frozenset(i for i in service_ids if _ticked(form, f"service_{i}"))
     return MasterInput(name, {c: t for c, t in title.items() if t}, ticked)
 
 
-def _photo(data: bytes | None) -> bytes | None:
-    """An upload re-encoded by the avatar rules (app.domain.avatars), refused by this form's
-    field name; None when no file was chosen."""
+def _photo(data: bytes | None) -> tuple[bytes | None, str | None]:
+    """An upload re-encoded by the avatar rules (app.domain.avatars: checked by content,
+    bombs refused, metadata stripped), or the refusal to show beside the photo field; neither
+    when no file was chosen. Done before the transaction: decoding takes a while."""
     if not data:
-        return None
+        return None, None
     try:
-        return avatars.process_avatar(data)
+        return avatars.process_avatar(data), None
     except ValidationFailed as error:
-        raise ValidationFailed(
-            fields={PHOTO_FIELD: error.fields.get(avatars.FIELD, gettext(error.message))}
-        ) from error
+        return None, error.fields.get(avatars.FIELD) or gettext(error.message)
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -644,10 +649,10 @@ async def add_master(
     db: Database, member: Member, form: Mapping[str, str], photo: bytes | None, *, actor: Actor
 ) -> int:
     """A new master from its form (a photo optional), at the end of the list; its id."""
-    picture = _photo(photo)
+    picture, photo_error = _photo(photo)
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         service_ids = [c.id for c in await _active_services(s, member.business_id)]
-        wanted = parse_master(form, service_ids)
+        wanted = parse_master(form, service_ids, photo_error=photo_error)
         master = Staff(
             business_id=member.business_id, photo=picture,
             sort_order=await _next_place(s, Staff, member.business_id), **wanted.row(),
@@ -673,11 +678,11 @@ async def edit_master(
 ) -> None:  # fmt: skip
     """Change a master: name, title, which active services they do (their own prices stay
     as set on the service's form), and the photo when a new one is sent."""
-    picture = _photo(photo)
+    picture, photo_error = _photo(photo)
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         master = await _locked(s, Staff, member.business_id, staff_id)
         service_ids = [c.id for c in await _active_services(s, member.business_id)]
-        wanted = parse_master(form, service_ids)
+        wanted = parse_master(form, service_ids, photo_error=photo_error)
         current = {
             link.service_id: link
             for link in (

@@ -415,6 +415,13 @@ async def test_a_photo_that_is_no_image_is_refused_beside_the_field_and_nothing_
     assert 'id="e-photo"' in response.text
     assert "Загрузите фото в формате JPEG, PNG или WebP." in response.text
     assert 'value="Данияр"' in response.text
+    both = await client.post(
+        "/dashboard/masters?lang=ru",
+        data=form(csrf, name=""),
+        files={"photo": ("cv.png", b"not a picture", "image/png")},
+    )
+    assert both.status_code == 422
+    assert 'id="e-photo"' in both.text and 'id="e-name"' in both.text  # every refusal at once
     count = await owner_session.scalar(
         select(Staff.id).where(Staff.business_id == business.id, Staff.name == "Данияр")
     )
@@ -619,3 +626,23 @@ async def test_empty_lists_say_what_to_do(
     assert "No masters yet." in masters.text
     new = await client.get("/dashboard/services/new?lang=en")
     assert "No masters yet. Add masters" in new.text
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk", "en"])
+async def test_every_catalog_page_speaks_the_three_languages(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings, lang: str
+) -> None:
+    business = await new_business(owner_session)
+    await signed_in(client, owner_session, settings, business)
+    headings = {"ru": "Новая услуга", "kk": "Жаңа қызмет", "en": "New service"}
+    pages = [
+        "/dashboard/services", "/dashboard/services/new",
+        f"/dashboard/services/{business.service_id}", "/dashboard/masters",
+        "/dashboard/masters/new", f"/dashboard/masters/{business.staff_ids[0]}",
+    ]  # fmt: skip
+    for path in pages:
+        response = await client.get(f"{path}?lang={lang}")
+        assert response.status_code == 200, path
+        assert f'<html lang="{lang}">' in response.text
+    new = await client.get(f"/dashboard/services/new?lang={lang}")
+    assert f"<h1>{headings[lang]}</h1>" in new.text
