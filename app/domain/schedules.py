@@ -342,7 +342,11 @@ def parse_week(form: Mapping[str, str], *, copy_monday: bool = False) -> list[li
     """A week from the hours form: fields ``w{weekday}-{i}-start``/``-end`` (errors under
     ``w{weekday}``); ``copy_monday`` gives Tuesday to Friday Monday's hours."""
     errors = _Errors()
-    days = [parse_intervals(form, f"w{d}-", errors, f"w{d}") for d in WEEKDAYS]
+    # the days Monday's hours replace are not read: what they held is going away
+    days = [
+        [] if copy_monday and d in WORKDAYS else parse_intervals(form, f"w{d}-", errors, f"w{d}")
+        for d in WEEKDAYS
+    ]
     errors.raise_if_any()
     if copy_monday:
         for weekday in WORKDAYS:

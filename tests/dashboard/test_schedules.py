@@ -170,7 +170,8 @@ async def test_copy_monday_to_the_other_weekdays(
 ) -> None:
     business, csrf = await _owner(client, owner_session, settings)
     first = business.staff_ids[0]
-    week = {0: [("10:00", "14:00"), ("15:00", "19:00")], 3: [("08:00", "09:00")],
+    # Thursday's hours (even a mistake in them) are replaced, not read
+    week = {0: [("10:00", "14:00"), ("15:00", "19:00")], 3: [("08:00", "09:00"), ("08:30", "10:00")],
             5: [("11:00", "15:00")]}  # fmt: skip
     done = await client.post(
         f"/dashboard/schedules/{first}", data=form(csrf, copy_monday="1", **_week(week)),
