@@ -314,24 +314,51 @@ async def test_only_the_owner_sees_or_changes_settings(
 
 
 async def test_a_client_may_move_until_the_reschedule_deadline_not_the_cancel_one(
-    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings, db: Any
 ) -> None:
-    """The reschedule deadline is its own rule: cancel until 1 h before, move until 1 day."""
+    """The reschedule deadline is its own rule: cancel online until 1 h before, move until
+    1 day before — the domain refuses a late move and the client's page offers only cancel."""
     from app.domain import bookings
-    from app.models import Booking, Business
+    from app.domain.accounts import ByAccount
+    from app.domain.audit import Actor
+    from app.domain.errors import ValidationFailed
+    from tests.helpers import TelegramUser, booking_body, grant_consent
 
     business, csrf = await owner_signed_in(client, owner_session, settings)
     changes = {"cancel_deadline": "1", "cancel_deadline_unit": "h",
                "reschedule_deadline": "1", "reschedule_deadline_unit": "d"}  # fmt: skip
     assert (await save_rules(client, csrf, **changes)).status_code == 303
-    await owner_session.commit()
-    row = await owner_session.get(Business, business.id, populate_existing=True)
-    assert row is not None
-    start = datetime.combine(day_after(business, 2), time(10), ZoneInfo(business.timezone))
-    booking = Booking(status="confirmed")
-    booking.period = type("R", (), {"lower": start})()  # type: ignore[assignment]
-    five_hours_before = start - timedelta(hours=5)
-    assert bookings.client_may_cancel(booking, row, five_hours_before)
-    assert not bookings.client_may_move(booking, row, five_hours_before)
-    assert bookings.client_may_move(booking, row, start - timedelta(days=1, minutes=1))
-    assert bookings.reschedule_deadline(booking, row) == start - timedelta(days=1)
+    user = TelegramUser()
+    await grant_consent(client, user)
+    start = datetime.combine(day_after(business, 3), time(10), ZoneInfo(business.timezone))
+    made = await client.post(
+        f"/api/v1/businesses/{business.slug}/bookings",
+        json=booking_body(business.service_id, start, business.staff_ids[0]),
+        headers=user.headers(),
+    )
+    assert made.status_code == 201, made.text
+    booking_id = made.json()["id"]
+    account_id = await owner_session.scalar(
+        text("SELECT account_id FROM bookings WHERE id = :b"), {"b": booking_id}
+    )
+    by, actor = ByAccount(account_id), Actor(kind="client", account_id=account_id)
+    late = start - timedelta(hours=5)
+
+    page = await bookings.client_booking(db, booking_id, by=by, now=late)
+    assert (page.can_cancel, page.can_move, page.can_change) == (True, False, True)
+    assert page.move_deadline == start - timedelta(days=1)
+    with pytest.raises(ValidationFailed):
+        await bookings.reschedule_booking(
+            db, booking_id, by=by, new_start=start + timedelta(hours=4), new_staff_id=None,
+            actor=actor, now=late,
+        )  # fmt: skip
+    # a day and a minute before, the same move goes through
+    moved = await bookings.reschedule_booking(
+        db, booking_id, by=by, new_start=start + timedelta(hours=4), new_staff_id=None,
+        actor=actor, now=start - timedelta(days=1, minutes=1),
+    )  # fmt: skip
+    assert moved.start == start + timedelta(hours=4)
+    cancelled = await bookings.cancel_booking(
+        db, moved.id, by=by, actor=actor, now=moved.start - timedelta(hours=5)
+    )
+    assert cancelled.status == "cancelled"
