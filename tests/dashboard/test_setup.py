@@ -107,6 +107,7 @@ async def test_each_step_link_opens_its_page_and_the_bar_knows_what_is_done(
     for href in hrefs[:5]:
         response = await client.get(href.split("#")[0])
         assert response.status_code == 200, href
+        assert 'id="setup-steps"' in response.text, href  # each step shows the wizard's bar
     # the page says which steps are done: services, masters, hours (not the profile, no days off)
     assert bar.count("(done)") == 3
     assert 'aria-current="step"' in bar
@@ -151,6 +152,8 @@ async def test_the_last_page_gives_the_links_and_finishing_is_kept(
     assert f'value="{web}"' in page.text
     assert f'value="{telegram}"' in page.text
     assert "Clients cannot book yet" in page.text  # the profile is not filled in
+    # the finish form carries the session's token (a plain form post, no script needed)
+    assert f'name="csrf_token" value="{csrf}"' in page.text
     # the home page offers to continue (htmx fetches the card)
     home = await client.get("/dashboard/")
     assert 'hx-get="/dashboard/setup/prompt"' in home.text
