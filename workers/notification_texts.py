@@ -34,9 +34,11 @@ CLIENT_BOOKING_EVENTS = (
 STAFF_BOOKING_EVENTS = tuple(
     f"staff.{event}" for event in CLIENT_BOOKING_EVENTS if event != "booking.reminder"
 )
-# e-mails carrying a single-use link to the dashboard (app.domain.staff_accounts): the link is
-# in the payload as "link", handed to the template and scrubbed once the row is finished
-ACCOUNT_LINK_EVENTS = ("account.verify_email", "account.change_email", "account.reset_password")
+# messages carrying a single-use link to the dashboard — e-mails of app.domain.staff_accounts,
+# and a team invitation (app.domain.team) by e-mail or SMS: the link is in the payload as
+# "link", handed to the template and scrubbed once the row is finished
+ACCOUNT_LINK_EVENTS = ("account.verify_email", "account.change_email", "account.reset_password",
+                       "team.invitation")  # fmt: skip
 EVENTS = frozenset(
     {
         *CLIENT_BOOKING_EVENTS,

@@ -25,6 +25,14 @@ from tests.support.dashboard import add_member, csrf_of, form, sign_in_as
 
 NEW_PASSWORD = "tulip-river-42"
 LINK = re.compile(r"/dashboard/invite/([A-Za-z0-9_-]+)$")
+FORM_TOKEN = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
+
+
+def form_token(html: str) -> str:
+    """The token the page's forms carry (what a browser without script sends)."""
+    tokens = set(FORM_TOKEN.findall(html))
+    assert len(tokens) == 1, tokens
+    return tokens.pop()
 
 
 class Browser:
@@ -119,7 +127,7 @@ async def join_as_new(
     assert page.status_code == 200, page.text
     return await invitee.post(
         path,
-        data=form(csrf_of(page.text), name=name, password=password),
+        data=form(form_token(page.text), name=name, password=password),
         follow_redirects=False,
     )
 
@@ -137,6 +145,7 @@ async def test_invite_by_email_and_accept_as_a_new_person(
     assert sent.status_code == 303, sent.text
     team = await client.get("/dashboard/team")
     assert email in team.text  # pending, normalised to lower case
+    assert form_token(team.text) == csrf  # every form carries the session's token
 
     link = await sent_link(owner_session, business.id, email)
     assert link.startswith(settings.public_base_url)
