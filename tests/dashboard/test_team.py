@@ -4,6 +4,7 @@ business over; the invitee joins through the link. Only the owner manages the te
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import set_context
+from app.db.session import Database, set_context
+from app.domain import team
 from app.domain.audit import Actor
 from app.domain.bookings import BookingRequest, create_booking_in
 from app.models import Business
@@ -645,3 +647,40 @@ async def test_resend_gives_a_new_link_and_the_old_one_stops_working(
         owner_session, "SELECT expires_at FROM invitations WHERE id = :i", i=invitation_id
     )
     assert expires > datetime.now(UTC) + timedelta(days=6)
+
+
+async def test_two_clicks_at_once_make_one_member(
+    db: Database, owner_session: AsyncSession
+) -> None:
+    """The link is locked while it is used: of two acceptances racing, one joins, the other is
+    told the link is used, and one account and one membership exist."""
+    business = await new_business(owner_session)
+    token, digest = team.new_secret()
+    phone = "+7702" + str(uuid4().int)[:7]
+    await owner_session.execute(
+        text(
+            "INSERT INTO invitations (business_id, role, phone, token_hash, expires_at) "
+            "VALUES (:b, 'master', :p, :h, now() + interval '1 day')"
+        ),
+        {"b": business.id, "p": phone, "h": digest},
+    )
+    await owner_session.commit()
+    results = await asyncio.gather(
+        *(
+            team.accept_invitation(db, token, Actor(kind="staff"), name=f"Racer {i}")
+            for i in range(2)
+        ),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["InvitationGone", "Joined"]
+    assert (
+        await scalar(owner_session, "SELECT count(*) FROM accounts WHERE phone = :p", p=phone) == 1
+    )
+    assert (
+        await scalar(
+            owner_session,
+            "SELECT count(*) FROM memberships WHERE business_id = :b AND role = 'master'",
+            b=business.id,
+        )
+        == 1
+    )
