@@ -234,7 +234,10 @@ async def test_a_day_off_other_hours_and_time_off_change_the_slots(
                                                                         "11:45", "12:00"]  # fmt: skip
     # the master's own day off beats the business's hours
     assert await _starts(db, business, day, staff=first, now=now) == []
-    # time off for the second master over that date: nobody left
+    assert await _starts(db, business, day, now=now) == ["11:00", "11:15", "11:30", "11:45",
+                                                         "12:00"]  # fmt: skip
+    # time off for the second master over that date: nobody left, on the very next request
+    # for the same document (time off is read fresh, never from the cached part)
     await client.post(f"/dashboard/schedules/{second}/time-off",
                       data=form(csrf, date_from=day.isoformat(), date_to=day.isoformat(),
                                 reason="Vacation"))  # fmt: skip
@@ -371,6 +374,8 @@ async def test_public_holidays_and_transfers_in_the_slot_search(
     assert await _starts(db, business, date(2025, 3, 28)) == FRIDAY  # the Friday after
     page = await client.get("/dashboard/closed-days")
     assert page.status_code == 200 and "Independence Day" in page.text
+    assert "День Независимости" in (await client.get("/dashboard/closed-days?lang=ru")).text
+    assert "Тәуелсіздік күні" in (await client.get("/dashboard/closed-days?lang=kk")).text
 
     # switched off on the dashboard: the Mini App's next request sees the ordinary calendar
     version = await owner_session.scalar(
