@@ -106,7 +106,7 @@ async def test_a_person_in_two_businesses_switches_between_them(
     assert f"Test {second.slug}</h1>" in home.text
 
 
-async def test_a_member_of_nothing_is_told_so(
+async def test_a_member_of_nothing_is_offered_a_business_of_their_own(
     client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
 ) -> None:
     business = await new_business(owner_session, with_owner=False)
@@ -118,5 +118,6 @@ async def test_a_member_of_nothing_is_told_so(
     )
     await owner_session.commit()
     await sign_in_as(client, owner_session, settings, person.account_id)
-    response = await client.get("/dashboard/")
-    assert response.status_code == 403
+    response = await client.get("/dashboard/", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/new-business"

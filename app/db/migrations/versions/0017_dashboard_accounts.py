@@ -141,7 +141,23 @@ def upgrade() -> None:
     op.execute(OWNER_ALL.format(table="invitations"))
 
 
+# the functions of app/db/sql that come with these tables (dashboard accounts): a downgrade
+# drops them with the tables they use, so the database is the one 0016 built
+ACCOUNT_FUNCTIONS = (
+    "pz_signup(text, text, text, text, text)",
+    "pz_signup_business(text, text)",
+    "pz_password_for_email(text)",
+    "pz_password_set(text, text)",
+    "pz_token_issue(text, text, text)",
+    "pz_token_valid(text, text)",
+    "pz_token_spend(text, text)",
+    "pz_security_event(text, bigint, inet, text)",
+)
+
+
 def downgrade() -> None:
+    for signature in ACCOUNT_FUNCTIONS:
+        op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     op.drop_table("invitations")
     op.drop_table("account_tokens")
     op.drop_column("staff", "photo")
