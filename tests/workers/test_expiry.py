@@ -16,7 +16,9 @@ from app.domain.bookings import BookingRequest, confirm_booking_in, create_booki
 from app.models import Account, Booking, Business
 from tests.factories import BusinessFixture, create_business, local_start
 from tests.workers.conftest import new_account
+from tests.workers.provider_stub import ProviderStub
 from workers import jobs
+from workers.relay import Relay
 from workers.runner import cron_jobs
 
 TTL = timedelta(minutes=120)  # the business's pending_ttl_min (the default)
@@ -143,3 +145,19 @@ async def test_running_the_job_twice_or_in_two_workers_tells_the_client_once(
 def test_the_job_runs_every_minute(wsettings) -> None:  # type: ignore[no-untyped-def]
     crons = {job.function.__name__: job.cron for job in cron_jobs(wsettings)}
     assert crons["expire_pending"] == "* * * * *"
+
+
+async def test_the_client_receives_the_expiry_in_their_language(
+    owner: AsyncSession, worker_engine: AsyncEngine, relay: Relay, stub: ProviderStub
+) -> None:
+    """End to end: the job's message goes out through the relay, in Kazakh, by Telegram."""
+    fixture, client = await setup(owner)
+    booked_at = local_start(fixture, days_ahead=6, at=time(9)) - timedelta(days=1)
+    await book(owner, fixture, client, local_start(fixture, 6, time(10)), booked_at)
+    now = booked_at + TTL + timedelta(seconds=30)
+    assert await jobs.expire_bookings(worker_engine, now) >= 1
+    await relay.drain(clock=lambda: now + timedelta(seconds=1))
+    texts = [c.text for c in stub.accepted("telegram") if c.address == str(client.telegram_id)]
+    expired = [t for t in texts if "⌛" in t]
+    assert len(expired) == 1, texts
+    assert "уақытында растамады" in expired[0]  # Kazakh, the client's language
