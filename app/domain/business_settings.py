@@ -13,7 +13,7 @@ moves the business's ``schedule_version``, so cached availability is fetched aga
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -259,16 +259,18 @@ def read_rules(form: Mapping[str, str]) -> Rules:
     return rules
 
 
-def read_profile(form: Mapping[str, str]) -> Profile:
+def read_profile(form: Mapping[str, str], *, current_slug: str | None = None) -> Profile:
     """The profile a form sends, tidied (spaces, the phone in E.164, the slug in lower case);
-    ``ValidationFailed`` with every wrong field."""
+    ``ValidationFailed`` with every wrong field. The business's own slug, unchanged, stands
+    whatever rule it was made under."""
     errors: dict[str, str] = {}
     name = " ".join((form.get("name") or "").split())
     if not 2 <= len(name) <= NAME_MAX:
         errors["name"] = gettext(N_("The business name must be 2 to 200 characters long."))
     slug = (form.get("slug") or "").strip().lower()
     try:
-        check_slug(slug)
+        if slug != current_slug:
+            check_slug(slug)
     except ValidationFailed as refused:
         errors.update(refused.fields)
     address = " ".join((form.get("address") or "").split()) or None
@@ -302,15 +304,17 @@ async def _apply(
     db: Database,
     member: Member,
     actor: Actor,
-    changes: Mapping[str, Any],
+    values_for: Callable[[Business], Mapping[str, Any]],
     action: str,
 ) -> dict[str, tuple[Any, Any]]:
-    """Write the columns that differ and audit them; returns {column: (before, after)}."""
+    """Write the columns that differ from ``values_for(business)`` (which may refuse them) and
+    audit them; returns {column: (before, after)}."""
     _owner_only(member)
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         business = await s.get(Business, member.business_id, with_for_update=True)
         if business is None:
             raise NotFound()
+        changes = values_for(business)
         changed = {
             column: (_plain(getattr(business, column)), _plain(value))
             for column, value in changes.items()
@@ -350,13 +354,16 @@ async def change_rules(
     if rules.auto_confirm:
         # a business that confirms automatically keeps its last time to confirm for later
         values.pop("pending_ttl_min")
-    return await _apply(db, member, actor, values, "business.settings")
+    return await _apply(db, member, actor, lambda _business: values, "business.settings")
 
 
 async def change_profile(
     db: Database, member: Member, form: Mapping[str, str], *, actor: Actor
 ) -> dict[str, tuple[Any, Any]]:
     """Check and save the profile a form sends (the owner only); what changed."""
-    profile = read_profile(form)
-    values = {f.name: getattr(profile, f.name) for f in fields(profile)}
-    return await _apply(db, member, actor, values, "business.profile")
+
+    def values_for(business: Business) -> dict[str, Any]:
+        profile = read_profile(form, current_slug=business.slug)
+        return {f.name: getattr(profile, f.name) for f in fields(profile)}
+
+    return await _apply(db, member, actor, values_for, "business.profile")

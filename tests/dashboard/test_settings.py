@@ -362,3 +362,28 @@ async def test_a_client_may_move_until_the_reschedule_deadline_not_the_cancel_on
         db, moved.id, by=by, actor=actor, now=moved.start - timedelta(hours=5)
     )
     assert cancelled.status == "cancelled"
+
+
+async def test_a_slug_made_under_the_old_rule_may_stay_but_not_be_chosen_anew(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """The database allows ``a--b``; the settings page no longer offers it: a business that
+    has one saves its profile unchanged, and nobody picks such a slug now."""
+    business, csrf = await owner_signed_in(client, owner_session, settings)
+    legacy = business.slug.replace("t-", "t--", 1)
+    await owner_session.execute(
+        text("UPDATE businesses SET slug = :s WHERE id = :b"), {"s": legacy, "b": business.id}
+    )
+    await owner_session.commit()
+    fields = {"name": "Salon", "timezone": "Asia/Almaty", "lang_ru": "on"}
+    kept = await client.post(
+        "/dashboard/profile", data=form(csrf, slug=legacy, **fields), follow_redirects=False
+    )
+    assert kept.status_code == 303
+    assert (await column(owner_session, business.id, "name")) == "Salon"
+    other = legacy.replace("t--", "u--", 1)
+    refused = await client.post(
+        "/dashboard/profile", data=form(csrf, slug=other, **fields), follow_redirects=False
+    )
+    assert refused.status_code == 422
+    assert (await column(owner_session, business.id, "slug")) == legacy
