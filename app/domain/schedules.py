@@ -25,7 +25,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,6 +106,7 @@ class MasterSchedule:
     dates: tuple[DateHours, ...]
     time_off: tuple[Absence, ...]
     today: date
+    team_size: int  # live masters of the business: "for every master" needs two
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +248,12 @@ async def master_schedule(db: Database, member: Member, staff_id: int) -> Master
             first, last = _local_dates(row.period, zone)
             if last >= today:
                 absences.append(Absence(row.id, first, last, row.reason))
-        return MasterSchedule(week, dates, tuple(absences), today)
+        team = await s.scalar(
+            select(func.count())
+            .select_from(Staff)
+            .where(Staff.business_id == member.business_id, Staff.archived_at.is_(None))
+        )
+        return MasterSchedule(week, dates, tuple(absences), today, int(team or 0))
 
 
 def _local_dates(period: Range[datetime], zone: ZoneInfo) -> tuple[date, date]:
@@ -409,29 +415,44 @@ async def set_week(
     *,
     actor: Actor,
     copy_monday: bool = False,
+    everyone: bool = False,
 ) -> None:
-    """Replace a master's weekly hours with the form's (an empty day: not working)."""
+    """Replace a master's weekly hours with the form's (an empty day: not working); with
+    ``everyone``, every live master's (a salon where the whole team keeps the same hours)."""
     days = parse_week(form, copy_monday=copy_monday)
     async with _tx(db, member) as s:
-        staff = await _staff(s, member, staff_id)
-        before = (await _weeks(s, member.business_id, [staff]))[0]
+        staff = [await _staff(s, member, staff_id)]
+        if everyone:
+            staff = list(
+                (
+                    await s.execute(
+                        select(Staff)
+                        .where(Staff.business_id == member.business_id,
+                               Staff.archived_at.is_(None))
+                        .order_by(Staff.sort_order, Staff.id)
+                    )
+                ).scalars()
+            )  # fmt: skip
+        before = await _weeks(s, member.business_id, staff)
         await s.execute(
             delete(WorkingHours).where(
                 WorkingHours.business_id == member.business_id,
-                WorkingHours.staff_id == staff.id,
+                WorkingHours.staff_id.in_([m.id for m in staff]),
             )
         )
-        for weekday, intervals in enumerate(days):
-            for start, end in intervals:
-                s.add(WorkingHours(business_id=member.business_id, staff_id=staff.id,
-                                   weekday=weekday, start_time=start, end_time=end))  # fmt: skip
+        for master in staff:
+            for weekday, intervals in enumerate(days):
+                for start, end in intervals:
+                    s.add(WorkingHours(business_id=member.business_id, staff_id=master.id,
+                                       weekday=weekday, start_time=start, end_time=end))  # fmt: skip
         await s.flush()
-        await audit.record(
-            s, actor=actor, action="schedule.week_set", entity="staff", entity_id=staff.id,
-            business_id=member.business_id,
-            before={"week": [_intervals_audit(d) for d in before.days]},
-            after={"week": [_intervals_audit(d) for d in days]},
-        )  # fmt: skip
+        for week in before:
+            await audit.record(
+                s, actor=actor, action="schedule.week_set", entity="staff",
+                entity_id=week.staff_id, business_id=member.business_id,
+                before={"week": [_intervals_audit(d) for d in week.days]},
+                after={"week": [_intervals_audit(d) for d in days]},
+            )  # fmt: skip
 
 
 async def set_date(

@@ -516,3 +516,23 @@ async def test_another_business_ids_answer_404(
     ).one()  # fmt: skip
     await owner_session.commit()
     assert tuple(left) == (1, 1, 1, 14)
+
+
+async def test_the_same_hours_for_every_master(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business, csrf = await _owner(client, owner_session, settings, masters=3)
+    first, second, third = business.staff_ids
+    page = await client.get(f"/dashboard/schedules/{second}")
+    assert 'name="everyone"' in page.text
+    week = {d: [("10:00", "14:00"), ("15:00", "20:00")] for d in range(6)}
+    done = await client.post(
+        f"/dashboard/schedules/{second}", data=form(csrf, everyone="1", **_week(week)),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303
+    expected = [(d, s, e) for d in range(6) for s, e in (("10:00", "14:00"), ("15:00", "20:00"))]
+    for staff_id in (first, second, third):
+        assert await _hours(owner_session, staff_id) == expected
+    actions = await _audit_actions(owner_session, business.id)
+    assert actions.count("schedule.week_set") == 3

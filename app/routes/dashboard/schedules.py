@@ -119,10 +119,12 @@ async def schedule_week(
     staff_id: FromPath[int],
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
-    """Save a master's weekly hours; the "copy Monday" button gives Tuesday–Friday Monday's."""
+    """Save a master's weekly hours; the "copy Monday" button gives Tuesday–Friday Monday's,
+    "for every master" saves them for the whole team."""
     try:
         await schedules.set_week(db, member, staff_id, data, actor=_actor(request, member),
-                                 copy_monday="copy_monday" in data)  # fmt: skip
+                                 copy_monday="copy_monday" in data,
+                                 everyone="everyone" in data)  # fmt: skip
     except ValidationFailed as error:
         return await _master_page(request, db, dashboard, member, staff_id, form="week",
                                   values=data, errors=field_errors(error), status=error.status)  # fmt: skip
