@@ -153,10 +153,16 @@ ACCOUNT_FUNCTIONS = (
     "pz_token_spend(text, text)",
     "pz_security_event(text, bigint, inet, text)",
 )
+# and those of the team (app.domain.team): invitations accepted, the owner's list of members
+TEAM_FUNCTIONS = (
+    "pz_invitation_preview(text)",
+    "pz_invitation_accept(text, bigint, text, text, text)",
+    "pz_team_members(bigint)",
+)
 
 
 def downgrade() -> None:
-    for signature in ACCOUNT_FUNCTIONS:
+    for signature in (*ACCOUNT_FUNCTIONS, *TEAM_FUNCTIONS):
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     op.drop_table("invitations")
     op.drop_table("account_tokens")
