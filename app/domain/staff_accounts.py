@@ -419,6 +419,21 @@ async def confirm_email(db: Database, *, purpose: str, token: str, actor: Actor)
         raise taken from None
 
 
+async def send_verification(
+    db: Database, account_id: int, *, verify_link: Link, now: datetime | None = None
+) -> bool:
+    """Another link to verify the account's e-mail (48 hours); False when there is nothing to
+    verify (no address, or already verified)."""
+    now = now or datetime.now(UTC)
+    async with db.transaction(account_id=account_id) as session:
+        account = await live_account(session, account_id)
+        if account is None:
+            raise NotFound()
+        if not account.email or account.email_verified_at is not None:
+            return False
+        return await _send_link(session, "verify_email", account.email, verify_link, now=now)
+
+
 # --- the security page -------------------------------------------------------------------------
 
 

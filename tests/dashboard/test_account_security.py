@@ -101,11 +101,17 @@ async def test_phone_change_needs_the_password_and_the_code_sent_by_sms(
 
 
 @pytest.fixture
-async def from_one_network(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def from_one_network(database: Any, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client whose requests come from one address (the ASGI peer, as a real
+    server reports it), on an app of its own (its pool lives on this test's event loop)."""
+    from app.main import create_app
+
+    app = create_app(settings, app_url=database.app)
     ip = f"10.{uuid4().int % 250}.{uuid4().int % 250}.{uuid4().int % 250}"
     transport = httpx.ASGITransport(app=app, client=(ip, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver.local") as c:
         yield c
+    await app.state.db.dispose()
 
 
 async def test_sign_ups_are_limited_per_network(
@@ -152,3 +158,42 @@ def test_run_prints_where_the_demo_signs_in() -> None:
     assert "owner@demo.pozapisi.kz / demo-salon-owner" in said
     assert "admin@demo.pozapisi.kz / demo-salon-admin" in said
     assert "master@demo.pozapisi.kz / demo-salon-master" in said
+
+
+async def test_the_confirmation_link_can_be_sent_again_until_confirmed(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    account_id = await signed_up(client, owner_session)
+    email = await owner_session.scalar(
+        text("SELECT email FROM accounts WHERE id = :a"), {"a": account_id}
+    )
+    csrf = await sign_in_as(client, owner_session, settings, account_id)
+    page = await client.get("/dashboard/security")
+    assert "/dashboard/security/verify-email" in page.text
+
+    async def links() -> int:
+        await owner_session.commit()
+        return int(
+            await owner_session.scalar(
+                text(
+                    "SELECT count(*) FROM notifications WHERE event = 'account.verify_email' "
+                    "AND address = :e"
+                ),
+                {"e": email},
+            )
+            or 0
+        )
+
+    assert await links() == 1
+    again = await client.post(
+        "/dashboard/security/verify-email", data=form(csrf), follow_redirects=False
+    )
+    assert again.status_code == 303
+    assert await links() == 2
+    await owner_session.execute(
+        text("UPDATE accounts SET email_verified_at = now() WHERE id = :a"), {"a": account_id}
+    )
+    await owner_session.commit()
+    await client.post("/dashboard/security/verify-email", data=form(csrf))
+    assert await links() == 2
+    assert "/dashboard/security/verify-email" not in (await client.get("/dashboard/security")).text

@@ -238,7 +238,7 @@ async def reset_page(request: Req, db: DB, settings: AppSettings, token: str) ->
 
 
 @post("/reset/{token:str}", name="dashboard:reset-submit", include_in_schema=False,
-      status_code=303)  # fmt: skip
+      status_code=303, guards=[limits.per_network("password_ip")])  # fmt: skip
 async def reset_submit(
     request: Req, db: DB, settings: AppSettings, token: str, data: FormData
 ) -> Response[Any]:
@@ -350,6 +350,19 @@ async def change_email(
     return _security_done(request, "email")
 
 
+@post("/security/verify-email", name="dashboard:security-verify-email",
+      include_in_schema=False, status_code=303)  # fmt: skip
+async def resend_verification(
+    request: Req, db: DB, settings: AppSettings, dashboard: SignedInDashboard
+) -> Response[Any]:
+    """Another link to confirm the e-mail (the banner's "we sent a link" got lost)."""
+    await limits.hit(db, settings, "reset", f"account:{dashboard.account.id}")
+    await staff_accounts.send_verification(
+        db, dashboard.account.id, verify_link=_link(request, settings, "dashboard:verify")
+    )
+    return _security_done(request, "verify")
+
+
 @post("/security/phone", name="dashboard:security-phone", include_in_schema=False,
       status_code=200)  # fmt: skip
 async def change_phone(
@@ -400,5 +413,6 @@ ROUTES = [
     forgot_page, forgot_submit, reset_page, reset_submit,
     *_confirm_pages("verify_email", "/verify/{token:str}", "dashboard:verify"),
     *_confirm_pages("change_email", "/email/{token:str}", "dashboard:email-change"),
-    security_page, change_password, change_email, change_phone, confirm_phone,
+    security_page, change_password, change_email, resend_verification, change_phone,
+    confirm_phone,
 ]  # fmt: skip
