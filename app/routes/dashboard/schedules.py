@@ -43,9 +43,9 @@ def _actor(request: Request[Any, Any, Any], member: Member) -> Actor:
     return actor_of(request, member.account_id, "staff")
 
 
-def _weekday_names() -> list[str]:
+def _weekday_names(width: str = "wide") -> list[str]:
     """Monday to Sunday in the user's language, capitalised (Babel: 0 is Monday)."""
-    names = get_day_names("wide", locale=get_locale())
+    names = get_day_names(width, locale=get_locale())
     return [names[d][:1].upper() + names[d][1:] for d in range(7)]
 
 
@@ -55,6 +55,7 @@ def _common(request: Request[Any, Any, Any], member: Member) -> dict[str, Any]:
         "q": "?setup=1" if _setup(request) else "",
         "can_edit": member.at_least("admin"),
         "weekday_names": _weekday_names(),
+        "weekday_short": _weekday_names("abbreviated"),
         "intervals_a_day": schedules.INTERVALS_A_DAY,
     }
 
