@@ -14,6 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database, set_context
@@ -683,4 +684,41 @@ async def test_two_clicks_at_once_make_one_member(
             b=business.id,
         )
         == 1
+    )
+
+
+async def test_the_team_functions_give_nothing_away(
+    db: Database, owner_session: AsyncSession
+) -> None:
+    """pz_team_members answers the business's owner only, for their own business;
+    pz_invitation_accept joins the signed-in person as themselves, never someone else."""
+    business = await new_business(owner_session)
+    other = await new_business(owner_session)
+    owner = business.owner_account_id
+    assert owner is not None
+    master = await add_member(owner_session, business.id, "master")
+    members = text("SELECT count(*) FROM pz_team_members(:b)")
+    async with db.transaction(business_id=business.id, account_id=owner) as session:
+        assert (await session.execute(members, {"b": business.id})).scalar() == 2
+        assert (await session.execute(members, {"b": other.id})).scalar() == 0
+    async with db.transaction(business_id=business.id, account_id=master.account_id) as session:
+        assert (await session.execute(members, {"b": business.id})).scalar() == 0
+    _, digest = team.new_secret()
+    await owner_session.execute(
+        text(
+            "INSERT INTO invitations (business_id, role, email, token_hash, expires_at) "
+            "VALUES (:b, 'admin', 'someone@example.com', :h, now() + interval '1 day')"
+        ),
+        {"b": other.id, "h": digest},
+    )
+    await owner_session.commit()
+    accept = text("SELECT * FROM pz_invitation_accept(:h, :a, NULL, NULL, 'ru')")
+    with pytest.raises(DBAPIError, match="only the signed-in person"):
+        async with db.transaction(account_id=master.account_id) as session:
+            await session.execute(accept, {"h": digest, "a": owner})
+    assert (
+        await scalar(
+            owner_session, "SELECT accepted_at FROM invitations WHERE token_hash = :h", h=digest
+        )
+        is None
     )
