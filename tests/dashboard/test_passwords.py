@@ -385,3 +385,38 @@ async def test_email_change_applies_when_the_new_address_link_is_opened(
     assert {"email.change_requested", "email.changed"} <= set(
         await events(owner_session, account_id)
     )
+
+
+ACCOUNT_DEFINERS = {
+    "pz_signup": "TABLE(account_id bigint, business_id bigint, slug text)",
+    "pz_signup_business": "TABLE(business_id bigint, slug text)",
+    "pz_password_for_email": "TABLE(account_id bigint, password_hash text, is_member boolean)",
+    "pz_password_set": "integer",
+    "pz_token_issue": "text",
+    "pz_token_valid": "boolean",
+    "pz_token_spend": "bigint",
+    "pz_security_event": "void",
+}
+
+
+async def test_the_account_functions_run_as_owner_for_the_app_only(
+    owner_session: AsyncSession,
+) -> None:
+    """What the app may not do itself goes through these; nobody else may call them, and each
+    pins its search path (a definer function must not find objects a caller planted)."""
+    rows = await owner_session.execute(
+        text(
+            "SELECT p.proname, pg_get_function_result(p.oid) AS result, p.prosecdef, "
+            "p.proconfig, has_function_privilege('public', p.oid, 'EXECUTE') AS public, "
+            "has_function_privilege('pozapisi_app', p.oid, 'EXECUTE') AS app, "
+            "has_function_privilege('pozapisi_worker', p.oid, 'EXECUTE') AS worker "
+            "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+            "AND p.proname = ANY(:names)"
+        ),
+        {"names": list(ACCOUNT_DEFINERS)},
+    )
+    found = {r.proname: r for r in rows}
+    assert {name: r.result for name, r in found.items()} == ACCOUNT_DEFINERS
+    for name, r in found.items():
+        assert (r.prosecdef, r.public, r.app, r.worker) == (True, False, True, False), name
+        assert any(c.startswith("search_path=") for c in r.proconfig or []), name
