@@ -387,3 +387,19 @@ async def test_a_slug_made_under_the_old_rule_may_stay_but_not_be_chosen_anew(
     )
     assert refused.status_code == 422
     assert (await column(owner_session, business.id, "slug")) == legacy
+
+
+async def test_each_length_is_shown_in_a_unit_its_form_offers(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """A day to confirm shows as 1 day (not as 1 of the first unit in the list): saving the
+    page untouched keeps every value."""
+    business, csrf = await owner_signed_in(client, owner_session, settings)
+    changes = {"confirmation": "manual", "pending_ttl": "1", "pending_ttl_unit": "d",
+               "min_notice": "90", "min_notice_unit": "min"}  # fmt: skip
+    assert (await save_rules(client, csrf, **changes)).status_code == 303
+    shown = (await client.get("/dashboard/settings")).text
+    for name, unit in (("pending_ttl", "d"), ("min_notice", "min"), ("cancel_deadline", "h")):
+        select = shown.split(f'name="{name}_unit"', 1)[1].split("</select>", 1)[0]
+        assert f'<option value="{unit}" selected>' in select, name
+    assert (await column(owner_session, business.id, "pending_ttl_min")) == 1440
