@@ -88,8 +88,16 @@ async def test_an_owner_sets_the_hours_on_a_phone(
     await expect(page.locator("table.public-days")).to_contain_text("День Независимости")
     await watch.shot("schedules-closed-days")
     assert await watch.fits_360()
+    # switched with htmx: the section is swapped in place (the page is not reloaded)
+    await page.evaluate("window.stillHere = true")
     await page.click("text=Не работать в праздники")  # test businesses open on holidays
-    await page.wait_for_url("**/dashboard/closed-days?setup=1")
+    await expect(page.locator("#public button")).to_have_text("Работать в праздники")
+    await expect(page.locator("#public table")).to_contain_text("закрыто")
+    # and the closed day removed in place
+    await page.click("#closed-list button")
+    await expect(page.locator("#closed-list")).not_to_contain_text("Инвентаризация")
+    assert page.url.endswith("/dashboard/closed-days?setup=1")
+    assert await page.evaluate("window.stillHere === true")
     observe = await owner_session.scalar(
         text("SELECT observe_public_holidays FROM businesses WHERE id = :b"), {"b": business.id}
     )
