@@ -104,6 +104,7 @@ class PendingInvitation:
     expires_at: datetime
     created_at: datetime
     expired: bool
+    undelivered: str | None = None  # why its latest message could not be sent, translated
 
     @property
     def contact(self) -> str:
@@ -193,16 +194,21 @@ async def team_of(db: Database, member: Member) -> Team:
         rank = {"owner": 0, "admin": 1, "master": 2}
         members.sort(key=lambda t: rank[t.role])
         pending = (
-            await session.execute(
-                select(Invitation)
-                .where(
-                    Invitation.business_id == member.business_id,
-                    Invitation.accepted_at.is_(None),
-                    Invitation.revoked_at.is_(None),
+            (
+                await session.execute(
+                    select(Invitation)
+                    .where(
+                        Invitation.business_id == member.business_id,
+                        Invitation.accepted_at.is_(None),
+                        Invitation.revoked_at.is_(None),
+                    )
+                    .order_by(Invitation.created_at.desc(), Invitation.id.desc())
                 )
-                .order_by(Invitation.created_at.desc(), Invitation.id.desc())
             )
-        ).scalars()
+            .scalars()
+            .all()
+        )
+        failed = await _undelivered(session, member.business_id, [i.id for i in pending])
         invitations = []
         for i in pending:
             invitations.append(
@@ -210,10 +216,40 @@ async def team_of(db: Database, member: Member) -> Team:
                     id=i.id, role=i.role, email=i.email, phone=i.phone,
                     staff_name=staff_names.get(i.staff_id) if i.staff_id else None,
                     expires_at=i.expires_at, created_at=i.created_at,
-                    expired=i.expires_at <= now,
+                    expired=i.expires_at <= now, undelivered=failed.get(i.id),
                 )
             )  # fmt: skip
     return Team(members=members, invitations=invitations, masters=masters)
+
+
+# the latest message of each invitation, when it failed (a channel the business switched off,
+# an address that does not exist): the owner sees why and can send it another way
+_LATEST_MESSAGES = text(
+    "SELECT DISTINCT ON (payload ->> 'invitation_id') (payload ->> 'invitation_id')::bigint "
+    "AS invitation_id, status, last_error FROM notifications WHERE business_id = :b "
+    "AND event = :event AND payload ->> 'invitation_id' = ANY(:ids) "
+    "ORDER BY payload ->> 'invitation_id', id DESC"
+)
+
+
+async def _undelivered(
+    session: AsyncSession, business_id: int, invitation_ids: list[int]
+) -> dict[int, str]:
+    if not invitation_ids:
+        return {}
+    rows = await session.execute(
+        _LATEST_MESSAGES,
+        {"b": business_id, "event": EVENT, "ids": [str(i) for i in invitation_ids]},
+    )
+    return {
+        row.invitation_id: gettext(
+            outbox.FAILURE_EXPLANATIONS.get(
+                outbox.failure_reason(row.last_error), outbox.FAILURE_EXPLANATIONS["gave_up"]
+            )
+        )
+        for row in rows
+        if row.status == "failed"
+    }
 
 
 # --- invitations ----------------------------------------------------------------------------

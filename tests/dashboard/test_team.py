@@ -722,3 +722,24 @@ async def test_the_team_functions_give_nothing_away(
         )
         is None
     )
+
+
+async def test_an_invitation_that_could_not_be_delivered_says_why(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    _, csrf = await owner_signed_in(client, owner_session, settings)
+    phone = "+7705" + str(uuid4().int)[:7]
+    await invite(client, csrf, phone, "master")
+    page = await client.get("/dashboard/team?lang=en")
+    assert phone in page.text and "Not delivered" not in page.text
+    # the relay gave up: the business had switched SMS off, say
+    await owner_session.execute(
+        text(
+            "UPDATE notifications SET status = 'failed', last_error = 'no_channel: sms off' "
+            "WHERE event = 'team.invitation' AND address = :p"
+        ),
+        {"p": phone},
+    )
+    await owner_session.commit()
+    page = await client.get("/dashboard/team?lang=en")
+    assert "Not delivered: There is no way to reach this person" in page.text
