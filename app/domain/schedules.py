@@ -25,7 +25,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,7 +239,14 @@ async def master_schedule(db: Database, member: Member, staff_id: int) -> Master
         rows = (
             await s.execute(
                 select(TimeOff)
-                .where(TimeOff.business_id == member.business_id, TimeOff.staff_id == staff.id)
+                .where(
+                    TimeOff.business_id == member.business_id,
+                    TimeOff.staff_id == staff.id,
+                    or_(
+                        func.upper(TimeOff.period).is_(None),
+                        func.upper(TimeOff.period) > datetime.now(UTC),
+                    ),
+                )
                 .order_by(TimeOff.period)
             )
         ).scalars()

@@ -8,7 +8,7 @@ every form and redirect keeps the flag."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from babel.dates import get_day_names
 from litestar import Request, Response, get, post
@@ -43,7 +43,7 @@ def _actor(request: Request[Any, Any, Any], member: Member) -> Actor:
     return actor_of(request, member.account_id, "staff")
 
 
-def _weekday_names(width: str = "wide") -> list[str]:
+def _weekday_names(width: Literal["wide", "abbreviated"] = "wide") -> list[str]:
     """Monday to Sunday in the user's language, capitalised (Babel: 0 is Monday)."""
     names = get_day_names(width, locale=get_locale())
     return [names[d][:1].upper() + names[d][1:] for d in range(7)]
