@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database, set_context
-from app.domain import audit, otp, passwords
+from app.domain import audit, otp, passwords, profile
 from app.domain.accounts import live_account
 from app.domain.audit import Actor, inet_or_none, user_agent_or_none
 from app.domain.errors import DomainError, NotFound, ValidationFailed
@@ -435,6 +435,12 @@ async def send_verification(
 
 
 # --- the security page -------------------------------------------------------------------------
+
+
+async def signed_in_devices(db: Database, account_id: int) -> list[profile.LiveSession]:
+    """Where the person is signed in (every kind of session: the dashboard and the Mini App)."""
+    async with db.transaction(account_id=account_id) as session:
+        return await profile.live_sessions(session, account_id)
 
 
 async def _password_holds(db: Database, account_id: int, password: str) -> str | None:

@@ -197,3 +197,26 @@ async def test_the_confirmation_link_can_be_sent_again_until_confirmed(
     await client.post("/dashboard/security/verify-email", data=form(csrf))
     assert await links() == 2
     assert "/dashboard/security/verify-email" not in (await client.get("/dashboard/security")).text
+
+
+async def test_the_security_page_lists_devices_and_signs_the_others_out(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    account_id = await signed_up(client, owner_session)
+    client.cookies.clear()
+    csrf = await sign_in_as(client, owner_session, settings, account_id)
+    page = await client.get("/dashboard/security?lang=en")
+    assert page.text.count("signed in ") >= 2 and "this device" in page.text
+    done = await client.post(
+        "/dashboard/security/sessions", data=form(csrf), follow_redirects=False
+    )
+    assert done.status_code == 303
+    await owner_session.commit()
+    live = await owner_session.scalar(
+        text("SELECT count(*) FROM sessions WHERE account_id = :a AND revoked_at IS NULL"),
+        {"a": account_id},
+    )
+    assert live == 1
+    after = await client.get("/dashboard/security?lang=en&done=sessions")
+    assert "You are signed out on every other device." in after.text
+    assert "/dashboard/security/sessions" not in after.text  # one device left: no button

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.exceptions import NoRouteMatchFoundException
 
-from app.domain import otp, staff_accounts
+from app.domain import otp, profile, staff_accounts
 from app.domain.errors import DomainError, ValidationFailed
 from app.i18n import get_locale
 from app.routes.dashboard.render import field_errors, page, safe_next, see_other
@@ -294,18 +294,31 @@ def _confirm_pages(purpose: str, path: str, name: str) -> list[Any]:
 # --- the account's security page ---------------------------------------------------------------
 
 
-def _security_page(
-    request: Req, dashboard: dash.Dashboard, *, status: int = 200, **context: Any
+async def _security_page(
+    request: Req, db: DB, dashboard: dash.Dashboard, *, status: int = 200, **context: Any
 ) -> Response[Any]:
     context.setdefault("errors", {})
     context.setdefault("form", "")
-    return page(request, dashboard, "dashboard/security.html", status=status, **context)
+    devices = await staff_accounts.signed_in_devices(db, dashboard.account.id)
+    return page(request, dashboard, "dashboard/security.html", status=status, devices=devices,
+                **context)  # fmt: skip
 
 
 @get("/security", name="dashboard:security", include_in_schema=False)
-async def security_page(request: Req, dashboard: SignedInDashboard) -> Response[Any]:
+async def security_page(request: Req, db: DB, dashboard: SignedInDashboard) -> Response[Any]:
     done = request.query_params.get("done", "")
-    return _security_page(request, dashboard, done=done)
+    return await _security_page(request, db, dashboard, done=done)
+
+
+@post("/security/sessions", name="dashboard:security-sessions", include_in_schema=False,
+      status_code=303)  # fmt: skip
+async def sign_out_others(request: Req, db: DB, dashboard: SignedInDashboard) -> Response[Any]:
+    """Sign out on every other device (a lost phone, a shared computer); a security event."""
+    await profile.sign_out_others(
+        db, dashboard.account.id, dashboard.session.id,
+        actor=actor_of(request, dashboard.account.id, "staff"),
+    )  # fmt: skip
+    return _security_done(request, "sessions")
 
 
 def _security_done(request: Req, what: str) -> Response[Any]:
@@ -325,7 +338,7 @@ async def change_password(
             actor=actor_of(request, dashboard.account.id, "staff"),
         )  # fmt: skip
     except ValidationFailed as refused:
-        return _security_page(request, dashboard, status=422, form="password",
+        return await _security_page(request, db, dashboard, status=422, form="password",
                               errors=field_errors(refused))  # fmt: skip
     return _security_done(request, "password")
 
@@ -344,7 +357,7 @@ async def change_email(
             change_link=_link(request, settings, "dashboard:email-change"),
         )  # fmt: skip
     except ValidationFailed as refused:
-        return _security_page(request, dashboard, status=422, form="email", email=email,
+        return await _security_page(request, db, dashboard, status=422, form="email", email=email,
                               errors=field_errors(refused))  # fmt: skip
     await dash.end_other_sessions(db, dashboard)
     return _security_done(request, "email")
@@ -378,9 +391,9 @@ async def change_phone(
             locale=get_locale(),
         )  # fmt: skip
     except ValidationFailed as refused:
-        return _security_page(request, dashboard, status=422, form="phone", phone=phone,
+        return await _security_page(request, db, dashboard, status=422, form="phone", phone=phone,
                               errors=field_errors(refused))  # fmt: skip
-    return _security_page(request, dashboard, form="phone", phone=phone,
+    return await _security_page(request, db, dashboard, form="phone", phone=phone,
                           challenge_id=challenge_id)  # fmt: skip
 
 
@@ -401,7 +414,7 @@ async def confirm_phone(
             raise
         errors = field_errors(refused)
         errors = {"code": errors.get("phone") or errors.get("_form") or str(refused.message)}
-        return _security_page(request, dashboard, status=422, form="phone", phone=phone,
+        return await _security_page(request, db, dashboard, status=422, form="phone", phone=phone,
                               challenge_id=raw_challenge, errors=errors)  # fmt: skip
     await dash.end_other_sessions(db, dashboard)
     return _security_done(request, "phone")
@@ -413,6 +426,6 @@ ROUTES = [
     forgot_page, forgot_submit, reset_page, reset_submit,
     *_confirm_pages("verify_email", "/verify/{token:str}", "dashboard:verify"),
     *_confirm_pages("change_email", "/email/{token:str}", "dashboard:email-change"),
-    security_page, change_password, change_email, resend_verification, change_phone,
-    confirm_phone,
+    security_page, sign_out_others, change_password, change_email, resend_verification,
+    change_phone, confirm_phone,
 ]  # fmt: skip
