@@ -7,7 +7,12 @@
 * notification rows that carried a sign-in code are deleted a day after they were finished:
   they name a phone or e-mail address and have no further use;
 * rate-limit counters (``app.security.limits``) are deleted once their window and the next are
-  over: the sliding window reads the previous one, never older.
+  over: the sliding window reads the previous one, never older;
+* e-mail links (``account_tokens``: verification, reset, change of address) are deleted a day
+  after they expired: a spent or dead link has no use, and a change link names an address;
+* team invitations are deleted a month after they expired or were accepted: an open one names
+  a person who has no account (an e-mail or phone), an accepted one duplicates the member's
+  own contact; the membership and the audit chain keep what happened.
 
 Retention in the privacy policy's sense (7.2, 7.3) is ``workers.retention``.
 """
@@ -22,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 OTP_KEPT_AFTER_EXPIRY = timedelta(days=1)
 SPENT_CODE_MESSAGES_KEPT = timedelta(days=1)
+LINKS_KEPT_AFTER_EXPIRY = timedelta(days=1)
+INVITATIONS_KEPT = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,8 @@ class Purged:
     sessions: int
     code_messages: int
     rate_limit_counters: int
+    email_links: int = 0
+    invitations: int = 0
 
 
 async def purge_expired(engine: AsyncEngine, now: datetime) -> Purged:
@@ -51,4 +60,18 @@ async def purge_expired(engine: AsyncEngine, now: datetime) -> Purged:
         counters = await conn.execute(
             text("DELETE FROM rate_limit_counters WHERE expires_at < :now"), {"now": now}
         )
-    return Purged(otp.rowcount, sessions.rowcount, codes.rowcount, counters.rowcount)
+        links = await conn.execute(
+            text("DELETE FROM account_tokens WHERE expires_at < :cutoff"),
+            {"cutoff": now - LINKS_KEPT_AFTER_EXPIRY},
+        )
+        invitations = await conn.execute(
+            text(
+                "DELETE FROM invitations WHERE expires_at < :cutoff OR accepted_at < :cutoff "
+                "OR revoked_at < :cutoff"
+            ),
+            {"cutoff": now - INVITATIONS_KEPT},
+        )
+    return Purged(
+        otp.rowcount, sessions.rowcount, codes.rowcount, counters.rowcount,
+        links.rowcount, invitations.rowcount,
+    )  # fmt: skip

@@ -65,6 +65,8 @@ EXPORT_SECTIONS: dict[str, str] = {
     "memberships": "business_roles.json",
     "staff": "business_roles.json (master profiles)",
     "otp_challenges": "verification_codes.json (codes for a change of contact)",
+    "account_tokens": "email_links.json (links sent by e-mail: what for, when; never the link)",
+    "invitations": "team_invitations.json (invitations you sent or accepted)",
 }
 
 
@@ -136,6 +138,18 @@ _QUERIES = (
         "UNION ALL SELECT 'master_profile', s.business_id, biz.name, 'master', s.name, "
         "s.created_at FROM staff s JOIN businesses biz ON biz.id = s.business_id "
         "WHERE s.account_id = :a ORDER BY 6",
+    ),
+    _Query(
+        "email_links.json",
+        "SELECT purpose, target, created_at, expires_at, used_at FROM pz_account_links(:a)",
+    ),
+    _Query(
+        "team_invitations.json",
+        "SELECT i.business_id, biz.name AS business, i.role, i.email, i.phone, "
+        "CASE WHEN i.invited_by = :a THEN 'sent' ELSE 'accepted' END AS yours, i.created_at, "
+        "i.expires_at, i.accepted_at, i.revoked_at FROM invitations i "
+        "JOIN businesses biz ON biz.id = i.business_id "
+        "WHERE i.invited_by = :a OR i.accepted_by = :a ORDER BY i.id",
     ),
     _Query(
         "verification_codes.json",

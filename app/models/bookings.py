@@ -72,6 +72,12 @@ class Booking(Base):
             unique=True,
             postgresql_where="idempotency_key IS NOT NULL",
         ),
+        # the expiry job's question every minute: which waiting bookings are past their time
+        Index(
+            "ix_bookings_pending_expires_at",
+            "pending_expires_at",
+            postgresql_where="status = 'pending'",
+        ),
     )
 
     id: Mapped[int] = id_column()

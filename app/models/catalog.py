@@ -35,7 +35,7 @@ class Staff(Base):
     name: Mapped[str] = mapped_column(String(120))
     title: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     sort_order: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
-    photo: Mapped[bytes | None] = mapped_column(LargeBinary)  # JPEG (app.domain.avatars)
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary)  # WebP (app.domain.avatars)
     created_at: Mapped[datetime] = created_at_column()
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -114,6 +114,9 @@ INVENTORY: dict[str, dict[str, str]] = {
         "notify_telegram": N,
         "notify_sms": N,
         "notify_email": N,
+        "reschedule_deadline_min": N,
+        "languages": N,
+        "setup_done_at": N,
         "created_at": N,
         "archived_at": N,
     },
@@ -291,6 +294,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "last_seen_at": N,
         "ip": P,  # 2.6
         "user_agent": P,  # 2.6
+        "chosen_business_id": N,
     },
     "staff": {
         "id": N,
@@ -299,8 +303,34 @@ INVENTORY: dict[str, dict[str, str]] = {
         "name": P,  # 2.1: a master's name, shown on the business's public profile
         "title": N,
         "sort_order": N,
+        "photo": P,  # 2.5: a master's photo (optional, removable), on the public profile
         "created_at": N,
         "archived_at": N,
+    },
+    "account_tokens": {
+        "id": N,
+        "account_id": N,
+        "purpose": N,
+        "token_hash": N,  # a digest of a random secret: says nothing about the person
+        "target": P,  # 2.3: the new e-mail address a change-of-address link confirms
+        "expires_at": N,
+        "used_at": N,
+        "created_at": N,
+    },
+    "invitations": {
+        "id": N,
+        "business_id": N,
+        "role": N,
+        "staff_id": N,
+        "email": P,  # 2.3: the invitee's e-mail, to send the invitation
+        "phone": P,  # 2.2: the invitee's phone, to send the invitation
+        "token_hash": N,
+        "invited_by": N,
+        "expires_at": N,
+        "accepted_at": N,
+        "accepted_by": N,
+        "revoked_at": N,
+        "created_at": N,
     },
     "staff_services": {
         "business_id": N,

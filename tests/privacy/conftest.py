@@ -240,6 +240,29 @@ async def build_scene(db: Database, owner_session: AsyncSession) -> Scene:
         ),
         {"p": p.id, "q": q.id},
     )
+    # the business side: an e-mail link to a new address of P's, the invitation P accepted to
+    # B, one P sent from B, and one still open to P's phone at A
+    await owner_session.execute(
+        text(
+            "INSERT INTO account_tokens (account_id, purpose, token_hash, target, expires_at) "
+            "VALUES (:p, 'change_email', md5(random()::text), :target, now() + interval '1 day')"
+        ),
+        {"p": p.id, "target": f"new.{p.email}"},
+    )
+    await owner_session.execute(
+        text(
+            "INSERT INTO invitations (business_id, role, email, phone, token_hash, invited_by, "
+            "expires_at, accepted_at, accepted_by) VALUES "
+            "(:b, 'admin', :email, NULL, md5(random()::text), :b_owner, now() + interval '7 days', "
+            " now(), :p), "
+            "(:b, 'master', 'colleague@example.kz', NULL, md5(random()::text), :p, "
+            " now() + interval '7 days', NULL, NULL), "
+            "(:a, 'master', NULL, :phone, md5(random()::text), :a_owner, "
+            " now() + interval '7 days', NULL, NULL)"
+        ),
+        {"a": a.id, "b": b.id, "p": p.id, "email": p.email, "phone": p.phone,
+         "a_owner": a.owner_account_id, "b_owner": b.owner_account_id},
+    )  # fmt: skip
     await owner_session.commit()
 
     otp_challenges = []

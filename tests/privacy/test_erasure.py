@@ -93,6 +93,8 @@ async def test_nothing_of_the_person_is_left_anywhere(
         ("messages", "body", "name"), ("bookings", "comment", "name"),
         ("notifications", "address", "phone"), ("notifications", "address", "email"),
         ("audit_details", "after", "email"),
+        ("account_tokens", "target", "email"), ("invitations", "email", "email"),
+        ("invitations", "phone", "phone"),
     } <= before  # fmt: skip
 
     await erase(db, p.id)
@@ -107,6 +109,11 @@ async def test_nothing_of_the_person_is_left_anywhere(
                    "telegram_id", "password_hash", "avatar"):  # fmt: skip
         assert account[column] is None, column
     assert account["deleted_at"] is not None
+    # the invitation P sent stays the business's, without the link to P
+    assert await scalar(owner_session, "SELECT count(*) FROM invitations WHERE invited_by = :p "
+                        "OR accepted_by = :p", p=p.id) == 0  # fmt: skip
+    assert await scalar(owner_session, "SELECT count(*) FROM invitations WHERE email = "
+                        "'colleague@example.kz' AND business_id = :b", b=scene.b.id) == 1  # fmt: skip
     # the confirmation waits in the outbox for each address the account had, and only there
     notices = (
         await owner_session.execute(

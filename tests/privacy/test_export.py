@@ -67,8 +67,16 @@ async def test_copy_covers_every_business_and_leaves_others_out(
         "manifest.json", "account.json", "consents.json", "bookings.json", "bookings.csv",
         "client_cards.json", "messages.json", "notifications.json", "sessions.json",
         "security_events.json", "data_requests.json", "business_roles.json",
-        "verification_codes.json", "avatar.webp",
+        "verification_codes.json", "avatar.webp", "email_links.json", "team_invitations.json",
     }  # fmt: skip
+    links = load(files, "email_links.json")
+    assert [(x["purpose"], x["target"]) for x in links] == [("change_email", f"new.{p.email}")]
+    assert all("hash" not in key for link in links for key in link)
+    invitations = {x["yours"]: x for x in load(files, "team_invitations.json")}
+    assert set(invitations) == {"sent", "accepted"}
+    assert invitations["accepted"]["email"] == p.email
+    assert invitations["sent"]["email"] == "colleague@example.kz"
+    assert all(x["business_id"] == scene.b.id for x in invitations.values())
     manifest = load(files, "manifest.json")
     assert manifest["account_id"] == p.id and set(manifest["files"]) == set(files)
 

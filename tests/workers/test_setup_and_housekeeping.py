@@ -180,3 +180,61 @@ async def test_purge_removes_expired_codes_and_dead_sessions_only(
     assert left == {"otp": {"purge-fresh"}, "sessions": {"purge-live"}}
     # the message that carried the old code is gone, today's stays until it is a day old
     assert set(await statuses(wowner, list(code_messages.values()))) == {code_messages["fresh"]}
+
+
+async def test_purge_removes_dead_email_links_and_old_invitations_only(
+    worker_engine: AsyncEngine, owner: AsyncSession, wowner: AsyncEngine
+) -> None:
+    """Links a day past expiry and invitations a month past their end go; live ones stay."""
+    now = datetime.now(UTC)
+    async with owner.begin():
+        person = await new_account(owner)
+        business_id = await owner.scalar(
+            text("INSERT INTO businesses (slug, name) VALUES (:s, 'Purge test') RETURNING id"),
+            {"s": f"purge-{person.id}"},
+        )
+    tag = f"purge-{person.id}"
+    async with wowner.begin() as conn:
+        for name, expires in (
+            ("dead", now - timedelta(days=2)),
+            ("live", now + timedelta(hours=1)),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO account_tokens (account_id, purpose, token_hash, expires_at) "
+                    "VALUES (:a, 'reset_password', :h, :e)"
+                ),
+                {"a": person.id, "h": f"{tag}-{name}", "e": expires},
+            )
+        invitations = {
+            "expired long ago": (now - timedelta(days=40), None),
+            "accepted long ago": (now + timedelta(days=1), now - timedelta(days=31)),
+            "expired lately": (now - timedelta(days=3), None),
+            "open": (now + timedelta(days=5), None),
+        }
+        for name, (expires, accepted) in invitations.items():
+            await conn.execute(
+                text(
+                    "INSERT INTO invitations (business_id, role, email, token_hash, expires_at, "
+                    "accepted_at) VALUES (:b, 'admin', :email, :h, :e, :acc)"
+                ),
+                {"b": business_id, "email": f"{name.replace(' ', '.')}@example.kz",
+                 "h": f"{tag}-{name}", "e": expires, "acc": accepted},
+            )  # fmt: skip
+    purged = await purge_expired(worker_engine, now)
+    assert purged.email_links >= 1 and purged.invitations >= 2
+    async with wowner.connect() as conn:
+        links = set(
+            (await conn.execute(
+                text("SELECT token_hash FROM account_tokens WHERE token_hash LIKE :t"),
+                {"t": f"{tag}-%"},
+            )).scalars()
+        )  # fmt: skip
+        left = set(
+            (await conn.execute(
+                text("SELECT token_hash FROM invitations WHERE business_id = :b"),
+                {"b": business_id},
+            )).scalars()
+        )  # fmt: skip
+    assert links == {f"{tag}-live"}
+    assert left == {f"{tag}-expired lately", f"{tag}-open"}

@@ -16,7 +16,7 @@ profile a business sets in its dashboard.
 - ``businesses``: a reschedule deadline apart from the cancel deadline, the languages the
   business serves in, when its set-up was finished; public holidays are observed by default
   from now on (new businesses; existing rows keep their choice).
-- ``staff.photo``: a master's photo (a JPEG made by ``app.domain.avatars``).
+- ``staff.photo``: a master's photo (WebP, made by ``app.domain.avatars``).
 
 Revision ID: 0017
 Revises: 0016

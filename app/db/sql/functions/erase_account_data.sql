@@ -2,7 +2,8 @@
 -- DEFINER), but only for the account signed in to the transaction (app.account_id): an account
 -- can erase itself and nobody else. It touches rows of that account only: its client cards
 -- (and cards holding its verified phone), their threads and its bookings in every business,
--- notifications to it, its memberships, sessions and codes, and the account row itself. Each
+-- notifications to it, its memberships, sessions, codes, e-mail links and invitations, and the
+-- account row itself. Each
 -- booking it cancels and each card it anonymizes is recorded on that business's audit chain;
 -- audit values about the person are cleared, digests stay, so every chain still verifies.
 -- Financial documents belong to businesses and are not touched (7.3).
@@ -132,6 +133,14 @@ BEGIN
   UPDATE sessions SET revoked_at = p_now WHERE account_id = p_account_id AND revoked_at IS NULL;
   UPDATE otp_challenges SET account_id = NULL, consumed_at = coalesce(consumed_at, p_now)
    WHERE account_id = p_account_id;
+  -- e-mail links (verification, reset, change of address) die with the account
+  DELETE FROM account_tokens WHERE account_id = p_account_id;
+  -- invitations to the person (accepted, or still open to their address) go; the memberships
+  -- they led to are gone above, the audit chains keep that they happened
+  DELETE FROM invitations
+   WHERE accepted_by = p_account_id
+      OR (accepted_at IS NULL AND (lower(email) = ANY (v_contacts) OR phone = ANY (v_contacts)));
+  UPDATE invitations SET invited_by = NULL WHERE invited_by = p_account_id;
 
   -- the account stays as a tombstone (consents, requests and the audit log refer to it)
   UPDATE accounts

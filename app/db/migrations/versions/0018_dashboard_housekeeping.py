@@ -1,0 +1,217 @@
+"""Housekeeping for the business side, and the way back for what its files changed.
+
+- A partial index on ``bookings.pending_expires_at`` for bookings still waiting: the worker
+  job that expires unconfirmed bookings (``app.domain.bookings.expire_pending``) asks every
+  minute for the pending ones whose time is up; without it that is a scan of every booking.
+- The worker may delete team invitations: ``workers.maintenance`` removes them a month after
+  they expired, were withdrawn or accepted (an open one names a person without an account).
+
+The function files changed with the dashboard (``pz_schedule``: a decree's working weekend day
+works with a weekday's hours; ``erase_account_data``: e-mail links and invitations go with the
+account; ``pz_booking_recipients`` and ``pz_client_locale``: the worker's expiry job calls them;
+``pz_account_links``: new) are applied from their files; going down puts back the text they had
+before, so a database taken back is the one the older revisions built.
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-08
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0018"
+down_revision: str | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# as the files defined them before this revision (their privileges are unchanged)
+SCHEDULE_0017 = r"""
+CREATE OR REPLACE FUNCTION pz_schedule(p_business_id bigint, p_staff bigint[], p_from date, p_to date,
+                            p_tz text)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE  -- plpgsql, not sql: PostgreSQL < 18 plans a SQL function's body on every call
+  v_weekdays int[] := ARRAY(SELECT (extract(isodow FROM p_from)::int - 1 + i) % 7
+                              FROM generate_series(0, least(p_to - p_from, 6)) i);
+BEGIN
+  RETURN json_build_array(
+    (SELECT coalesce(json_agg(json_build_array(h.staff_id, h.weekday,
+              extract(epoch FROM h.start_time)::int, extract(epoch FROM h.end_time)::int)
+              ORDER BY h.staff_id, h.weekday, h.start_time), '[]')
+       FROM working_hours h
+      WHERE h.business_id = p_business_id AND h.staff_id = ANY(p_staff)
+        AND h.weekday = ANY(v_weekdays)),
+    (SELECT coalesce(json_agg(json_build_array(o.staff_id, o.on_date, o.kind,
+              extract(epoch FROM o.start_time)::int, extract(epoch FROM o.end_time)::int)
+              ORDER BY o.on_date, o.start_time), '[]')
+       FROM schedule_overrides o
+      WHERE o.business_id = p_business_id AND o.on_date BETWEEN p_from AND p_to
+        AND (o.staff_id IS NULL OR o.staff_id = ANY(p_staff))),
+    pz_blocked(p_business_id, p_staff, p_from, p_to, p_tz),
+    (SELECT coalesce(json_agg(c.on_date), '[]') FROM holidays c
+      WHERE c.business_id = p_business_id AND c.on_date BETWEEN p_from AND p_to));
+END $$
+"""
+ERASE_0017 = r"""
+CREATE OR REPLACE FUNCTION erase_account_data(p_account_id bigint, p_now timestamptz) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  v_prev_business text := current_setting('app.business_id', true);
+  v_phone text;
+  v_phone_verified boolean;
+  v_contacts text[];
+  v_cards bigint[];
+  v_row record;
+  v_cancelled integer := 0;
+  v_anonymized integer := 0;
+  v_messages integer := 0;
+  v_count integer;
+BEGIN
+  IF p_account_id IS NULL OR p_account_id IS DISTINCT FROM app_account_id() THEN
+    RAISE EXCEPTION 'erase_account_data: an account can erase only itself'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT a.phone, a.phone_verified_at IS NOT NULL,
+         array_remove(ARRAY[a.phone, lower(a.email), a.telegram_id::text], NULL)
+    INTO v_phone, v_phone_verified, v_contacts
+    FROM accounts a WHERE a.id = p_account_id AND a.deleted_at IS NULL FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'erase_account_data: no such account' USING ERRCODE = 'no_data_found';
+  END IF;
+  IF EXISTS (SELECT 1 FROM memberships WHERE account_id = p_account_id AND role = 'owner') THEN
+    RAISE EXCEPTION 'erase_account_data: the account owns a business'
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+
+  -- the person's cards: linked to the account, or holding the phone the person has proven
+  SELECT coalesce(array_agg(c.id), '{}') INTO v_cards FROM clients c
+   WHERE c.account_id = p_account_id OR (v_phone_verified AND c.phone = v_phone);
+
+  -- audit values about or by the person go; the digests, and so every chain, stay
+  UPDATE audit_details d SET before = NULL, after = NULL
+    FROM audit_log a
+   WHERE a.id = d.audit_id AND (d.before IS NOT NULL OR d.after IS NOT NULL)
+     AND (a.actor_account_id = p_account_id
+          OR (a.entity = 'account' AND a.entity_id = p_account_id)
+          OR (a.entity = 'client' AND a.entity_id = ANY (v_cards)));
+
+  -- future visits are cancelled; each business sees it on its chain and is told
+  FOR v_row IN
+    WITH target AS (
+      SELECT b.id, b.status AS old_status FROM bookings b
+       WHERE b.account_id = p_account_id AND b.status = ANY (pz_live_statuses())
+         AND b.starts_at > p_now
+       FOR UPDATE
+    )
+    UPDATE bookings b
+       SET status = 'cancelled', cancelled_by = 'client', cancel_reason = 'account deleted',
+           pending_expires_at = NULL, updated_at = p_now
+      FROM target t WHERE b.id = t.id
+    RETURNING b.id, b.business_id, b.staff_id, b.service_id, b.public_code, b.period,
+              b.price_tiyn, t.old_status
+  LOOP
+    v_cancelled := v_cancelled + 1;
+    UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled'
+     WHERE booking_id = v_row.id AND status = 'pending';
+    PERFORM set_config('app.business_id', v_row.business_id::text, true);
+    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'booking.cancelled',
+      'booking', v_row.id,
+      jsonb_build_object('status', v_row.old_status, 'staff_id', v_row.staff_id,
+        'service_id', v_row.service_id, 'start', lower(v_row.period),
+        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
+      jsonb_build_object('status', 'cancelled', 'staff_id', v_row.staff_id,
+        'service_id', v_row.service_id, 'start', lower(v_row.period),
+        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
+      NULL, NULL, NULL);
+    -- the people told of every booking change (pz_booking_recipients)
+    INSERT INTO notifications (business_id, booking_id, account_id, event, channel, locale,
+                               payload, idempotency_key, scheduled_at)
+    SELECT v_row.business_id, v_row.id, r.account_id, 'staff.booking.cancelled', 'auto',
+           r.locale, jsonb_build_object('code', v_row.public_code, 'by', 'client'),
+           pz_notification_key('staff.booking.cancelled', v_row.id, 'auto', r.account_id, NULL,
+                               p_now),
+           p_now
+      FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r
+     WHERE r.account_id <> p_account_id
+    ON CONFLICT (idempotency_key) DO NOTHING;
+  END LOOP;
+
+  -- every booking of theirs: unlinked, and the free text they wrote is gone
+  UPDATE bookings
+     SET account_id = NULL, idempotency_key = NULL, comment = NULL,
+         cancel_reason = CASE
+           WHEN cancelled_by = 'client' AND cancel_reason NOT IN ('rescheduled', 'account deleted')
+           THEN NULL ELSE cancel_reason END
+   WHERE account_id = p_account_id OR client_id = ANY (v_cards);
+
+  -- the cards: no name, phone, notes or tags, no link; their correspondence deleted
+  FOR v_row IN
+    UPDATE clients SET name = NULL, phone = NULL, notes = NULL, tags = '{}', account_id = NULL
+     WHERE id = ANY (v_cards) RETURNING id, business_id
+  LOOP
+    v_anonymized := v_anonymized + 1;
+    DELETE FROM messages WHERE business_id = v_row.business_id AND client_id = v_row.id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_messages := v_messages + v_count;
+    PERFORM set_config('app.business_id', v_row.business_id::text, true);
+    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'client.erase', 'client',
+      v_row.id, NULL, NULL, NULL, NULL, NULL);
+  END LOOP;
+  PERFORM set_config('app.business_id', coalesce(v_prev_business, ''), true);
+
+  -- replies they wrote as a business's staff stay the business's, without the link
+  UPDATE messages SET author_account_id = NULL WHERE author_account_id = p_account_id;
+
+  -- nothing more goes out to them; their addresses leave the outbox
+  UPDATE notifications
+     SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+         last_error = CASE WHEN status = 'pending' THEN 'account deleted' END,
+         address = NULL,
+         idempotency_key = CASE
+           WHEN EXISTS (SELECT 1 FROM unnest(v_contacts) c WHERE strpos(idempotency_key, c) > 0)
+           THEN 'erased:' || id ELSE idempotency_key END
+   WHERE account_id = p_account_id OR lower(address) = ANY (v_contacts);
+
+  -- business roles end; a master's profile is the business's and stays, unlinked
+  DELETE FROM memberships WHERE account_id = p_account_id;
+  UPDATE staff SET account_id = NULL WHERE account_id = p_account_id;
+
+  UPDATE sessions SET revoked_at = p_now WHERE account_id = p_account_id AND revoked_at IS NULL;
+  UPDATE otp_challenges SET account_id = NULL, consumed_at = coalesce(consumed_at, p_now)
+   WHERE account_id = p_account_id;
+
+  -- the account stays as a tombstone (consents, requests and the audit log refer to it)
+  UPDATE accounts
+     SET name = NULL, phone = NULL, phone_verified_at = NULL, email = NULL,
+         email_verified_at = NULL, telegram_id = NULL, allows_write_to_pm = false,
+         password_hash = NULL, avatar = NULL, locale_chosen = false, deleted_at = p_now
+   WHERE id = p_account_id;
+
+  RETURN jsonb_build_object('bookings_cancelled', v_cancelled, 'client_cards', v_anonymized,
+                            'messages_deleted', v_messages);
+END $$
+"""
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_bookings_pending_expires_at",
+        "bookings",
+        ["pending_expires_at"],
+        postgresql_where="status = 'pending'",
+    )
+    op.execute("GRANT DELETE ON invitations TO pozapisi_worker")
+
+
+def downgrade() -> None:
+    op.execute("DROP FUNCTION IF EXISTS pz_account_links(bigint)")
+    op.execute("DROP POLICY IF EXISTS own ON invitations")
+    op.execute(SCHEDULE_0017)
+    op.execute(ERASE_0017)
+    op.execute(
+        "REVOKE EXECUTE ON FUNCTION pz_booking_recipients(bigint, bigint) FROM pozapisi_worker"
+    )
+    op.execute("REVOKE EXECUTE ON FUNCTION pz_client_locale(bigint) FROM pozapisi_worker")
+    op.execute("REVOKE DELETE ON invitations FROM pozapisi_worker")
+    op.drop_index("ix_bookings_pending_expires_at", table_name="bookings")
