@@ -1,7 +1,8 @@
 """The people of a business: who is a member, with which role, and what that role allows.
 
-The dashboard's guard asks ``membership`` once per request; the ``Member`` it gets is what every
-business-side domain call takes, and the transaction it opens acts for that business and person.
+The dashboard's guard (``app.security.dashboard``) reads the person's ``workplaces`` once per
+request; the ``Member`` of the business their session works in is what every business-side
+domain call takes, and the transaction it opens acts for that business and person.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from dataclasses import dataclass
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import Database
-from app.domain.errors import NotFound
 from app.i18n import N_
 from app.models import Business, Membership
 
@@ -31,27 +30,6 @@ class Member:
 
     def at_least(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
-
-
-async def membership(db: Database, account_id: int, business_id: int, *, at_least: str) -> Member:
-    """The person's membership of the business with at least ``at_least``; ``NotFound`` when
-    they have none or a lesser role (a stranger learns nothing about the business)."""
-    if at_least not in ROLES:
-        raise ValueError(f"unknown role {at_least!r}")
-    async with db.transaction(business_id=business_id, account_id=account_id) as session:
-        row = (
-            await session.execute(
-                select(Membership.role, Membership.staff_id).where(
-                    Membership.business_id == business_id, Membership.account_id == account_id
-                )
-            )
-        ).first()
-    if row is None:
-        raise NotFound()
-    member = Member(account_id, business_id, row.role, row.staff_id)
-    if not member.at_least(at_least):
-        raise NotFound()
-    return member
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,6 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
@@ -41,7 +40,6 @@ from app.domain.accounts import (
 from app.domain.audit import Actor
 from app.domain.consent import has_valid_consent
 from app.domain.errors import Unauthorized
-from app.domain.members import ROLES, Member, membership
 from app.i18n import set_locale
 from app.models import Account
 from app.security import sessions
@@ -354,21 +352,3 @@ async def sign_in_with_telegram(
         consent_required = not await has_valid_consent(session, account_id)
         await _issue_session(session, request, settings, account_id)
     return TelegramSignIn(account_id, consent_required)
-
-
-def member_of(at_least: str) -> Provide:
-    """Dependency ``member``: the signed-in viewer as a member of the business ``business_id``
-    names, with at least the role ``at_least`` (master < admin < owner); anyone else gets 404,
-    never a hint that the business exists. Domain calls take the ``Member`` and act for its
-    business in their transaction: this is where the tenant comes from, and the only place."""
-    if at_least not in ROLES:
-        raise ValueError(f"unknown role {at_least!r}")
-
-    async def provide_member(
-        viewer: NamedDependency[Viewer],
-        db: NamedDependency[Database],
-        business_id: FromPath[int],
-    ) -> Member:
-        return await membership(db, viewer.account.id, business_id, at_least=at_least)
-
-    return Provide(provide_member)
