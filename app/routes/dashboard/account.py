@@ -20,7 +20,7 @@ from litestar.exceptions import NoRouteMatchFoundException
 
 from app.domain import otp, profile, staff_accounts
 from app.domain.errors import DomainError, ValidationFailed
-from app.i18n import get_locale
+from app.i18n import get_locale, gettext
 from app.routes.dashboard.render import field_errors, page, safe_next, see_other
 from app.routes.deps import DB, AppSettings, MaybeDashboard, SignedInDashboard
 from app.routes.rendering import Form
@@ -110,7 +110,7 @@ async def signin_code_send(
             secret=secret_key_for(settings), locale=get_locale(),
         )  # fmt: skip
     except ValidationFailed as refused:
-        errors = {"contact": next(iter(refused.fields.values()), refused.message)}
+        errors = {"contact": next(iter(refused.fields.values()), gettext(refused.message))}
         return _signin_page(request, settings, status=422, tab="code", contact=contact,
                             next_url=next_url, errors=errors)  # fmt: skip
     return _signin_page(request, settings, tab="code", step="code", contact=contact,
@@ -132,12 +132,12 @@ async def signin_code(request: Req, db: DB, settings: AppSettings, data: FormDat
             actor=actor_of(request, None, "staff"),
         )  # fmt: skip
     except ValidationFailed as refused:
-        return _signin_page(request, settings, status=422, errors={"code": refused.message},
+        return _signin_page(request, settings, status=422, errors={"code": gettext(refused.message)},
                             **retry)  # fmt: skip
     except DomainError as refused:
         if refused.status == 429:
             raise
-        return _signin_page(request, settings, status=422, errors={"code": str(refused.message)},
+        return _signin_page(request, settings, status=422, errors={"code": gettext(refused.message)},
                             **retry)  # fmt: skip
     await dash.start(db, request, settings, account_id)
     return see_other(safe_next(request, next_url))
@@ -283,7 +283,7 @@ def _confirm_pages(purpose: str, path: str, name: str) -> list[Any]:
         except ValidationFailed as refused:
             return page(request, None, "dashboard/verify.html", status=422, settings=settings,
                         token=token, works=True, purpose=purpose, action=name + "-submit",
-                        error=refused.message)  # fmt: skip
+                        error=gettext(refused.message))  # fmt: skip
         return page(request, None, "dashboard/verify.html", settings=settings, token=token,
                     works=True, done=True, purpose=purpose, signed_in=maybe_dashboard is not None,
                     action=name + "-submit")  # fmt: skip
@@ -413,7 +413,7 @@ async def confirm_phone(
         if refused.status == 429:
             raise
         errors = field_errors(refused)
-        errors = {"code": errors.get("phone") or errors.get("_form") or str(refused.message)}
+        errors = {"code": errors.get("phone") or errors.get("_form") or gettext(refused.message)}
         return await _security_page(request, db, dashboard, status=422, form="phone", phone=phone,
                               challenge_id=raw_challenge, errors=errors)  # fmt: skip
     await dash.end_other_sessions(db, dashboard)

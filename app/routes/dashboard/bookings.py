@@ -15,6 +15,7 @@ from litestar.params import FromPath
 
 from app.domain import bookings
 from app.domain.errors import ValidationFailed
+from app.i18n import gettext
 from app.routes.dashboard.render import page, see_other
 from app.routes.deps import DB, ActingMember, SignedInDashboard
 from app.routes.params import MAX_ID
@@ -82,7 +83,7 @@ async def confirm(
     except ValidationFailed as refused:  # no longer waiting (expired, cancelled, confirmed)
         if _is_htmx(request):
             return _row(request, dashboard, booking_id, outcome="refused",
-                        problem=refused.message)  # fmt: skip
+                        problem=gettext(refused.message))  # fmt: skip
         raise
     if _is_htmx(request):
         return _row(request, dashboard, booking_id, outcome="confirmed", made=made)
@@ -109,7 +110,7 @@ async def cancel(
         )  # fmt: skip
     except ValidationFailed as refused:
         if _is_htmx(request):
-            problem = next(iter(refused.fields.values()), refused.message)
+            problem = next(iter(refused.fields.values()), gettext(refused.message))
             return _row(request, dashboard, booking_id, outcome="refused", problem=problem)
         raise
     if _is_htmx(request):
