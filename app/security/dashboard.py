@@ -33,12 +33,14 @@ from litestar.di import NamedDependency, Provide
 
 from app.db.session import Database
 from app.domain.accounts import AccountCard, card_of, live_account
+from app.domain.audit import Actor
 from app.domain.members import ROLES, Member, Workplace, workplaces
 from app.i18n import set_locale
 from app.security import sessions
 from app.security.web import (
     SAFE_METHODS,
     CsrfRejected,
+    actor_of,
     client_ip,
     same_origin,
 )
@@ -265,6 +267,17 @@ def role(at_least: str) -> dict[str, Provide]:
         return member
 
     return {"member": Provide(provide_member, sync_to_thread=False)}
+
+
+# the roles handlers ask for, as ``dependencies=ADMIN`` and so on
+OWNER = role("owner")
+ADMIN = role("admin")
+ANY_MEMBER = role("master")
+
+
+def staff_actor(request: Request[Any, Any, Any], member: Member) -> Actor:
+    """Who acts, for the audit log: this member of the business, from this request."""
+    return actor_of(request, member.account_id, "staff")
 
 
 DEPENDENCIES = {

@@ -20,10 +20,8 @@ from app.routes.dashboard.render import page, see_other
 from app.routes.deps import DB, ActingMember, SignedInDashboard
 from app.routes.params import MAX_ID
 from app.routes.rendering import Form
-from app.security.dashboard import role
-from app.security.web import actor_of
+from app.security.dashboard import ANY_MEMBER, staff_actor
 
-ANY_MEMBER = role("master")  # a master answers their own bookings (the domain narrows)
 REASON_MAX = 500
 
 
@@ -78,7 +76,7 @@ async def confirm(
     try:
         made = await bookings.confirm_booking(
             db, _bounded(booking_id), by=member,
-            actor=actor_of(request, member.account_id, "staff"),
+            actor=staff_actor(request, member),
         )  # fmt: skip
     except ValidationFailed as refused:  # no longer waiting (expired, cancelled, confirmed)
         if _is_htmx(request):
@@ -106,7 +104,7 @@ async def cancel(
     try:
         made = await bookings.cancel_booking(
             db, _bounded(booking_id), by=member, reason=reason,
-            actor=actor_of(request, member.account_id, "staff"),
+            actor=staff_actor(request, member),
         )  # fmt: skip
     except ValidationFailed as refused:
         if _is_htmx(request):

@@ -16,36 +16,16 @@ from litestar.exceptions import NoRouteMatchFoundException
 from litestar.params import FromPath
 
 from app.domain import offering
-from app.domain.audit import Actor
 from app.domain.errors import ValidationFailed
-from app.domain.members import Member
-from app.routes.dashboard.render import field_errors, page, see_other
+from app.routes.dashboard.render import field_errors, in_setup, page, see_other, url_in_flow
 from app.routes.deps import DB, ActingMember, SignedInDashboard
 from app.routes.rendering import Form
-from app.security.dashboard import role
-from app.security.web import actor_of
+from app.security.dashboard import ADMIN, ANY_MEMBER, staff_actor
 
 PHOTO_MAX_AGE_S = 86_400  # the URL carries the photo's digest, so a new photo is a new URL
 
 ServiceId = Annotated[int, FromPath]
 StaffId = Annotated[int, FromPath]
-
-ADMIN = role("admin")
-ANY_MEMBER = role("master")
-
-
-def _setup(request: Request[Any, Any, Any]) -> bool:
-    return request.query_params.get("setup") == "1"
-
-
-def _url(request: Request[Any, Any, Any], name: str, **params: Any) -> str:
-    """A route's URL, keeping ``?setup=1`` while the owner is in the wizard."""
-    url = request.app.route_reverse(name, **params)
-    return f"{url}?setup=1" if _setup(request) else url
-
-
-def _actor(request: Request[Any, Any, Any], member: Member) -> Actor:
-    return actor_of(request, member.account_id, "staff")
 
 
 async def _master_form_data(request: Request[Any, Any, Any]) -> tuple[dict[str, str], bytes | None]:
@@ -69,7 +49,7 @@ async def services_list(
 ) -> Response[Any]:
     found = await offering.services(db, member)
     return page(request, dashboard, "dashboard/catalog/services.html", catalog=found,
-                setup=_setup(request), can_edit=member.at_least("admin"))  # fmt: skip
+                setup=in_setup(request), can_edit=member.at_least("admin"))  # fmt: skip
 
 
 def _service_form(
@@ -84,7 +64,7 @@ def _service_form(
     return page(
         request, dashboard, "dashboard/catalog/service_form.html", status=status,
         editor=editor, values=values if values is not None else editor.values,
-        errors=errors or {}, setup=_setup(request),
+        errors=errors or {}, setup=in_setup(request),
     )  # fmt: skip
 
 
@@ -107,12 +87,12 @@ async def service_create(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await offering.add_service(db, member, data, actor=_actor(request, member))
+        await offering.add_service(db, member, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         editor = await offering.service_editor(db, member)
         return _service_form(request, dashboard, editor, values=data,
                              errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:services"))
+    return see_other(url_in_flow(request, "dashboard:services"))
 
 
 @get(
@@ -142,12 +122,14 @@ async def service_update(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await offering.edit_service(db, member, service_id, data, actor=_actor(request, member))
+        await offering.edit_service(
+            db, member, service_id, data, actor=staff_actor(request, member)
+        )
     except ValidationFailed as error:
         editor = await offering.service_editor(db, member, service_id)
         return _service_form(request, dashboard, editor, values=data,
                              errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:services"))
+    return see_other(url_in_flow(request, "dashboard:services"))
 
 
 @post(
@@ -162,8 +144,10 @@ async def service_move(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     direction = data.get("direction", "")
-    await offering.move_service(db, member, service_id, direction, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:services"))
+    await offering.move_service(
+        db, member, service_id, direction, actor=staff_actor(request, member)
+    )
+    return see_other(url_in_flow(request, "dashboard:services"))
 
 
 @post(
@@ -173,8 +157,8 @@ async def service_move(
 async def service_archive(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, service_id: ServiceId
 ) -> Response[Any]:
-    await offering.archive_service(db, member, service_id, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:services"))
+    await offering.archive_service(db, member, service_id, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:services"))
 
 
 @post(
@@ -184,8 +168,8 @@ async def service_archive(
 async def service_restore(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, service_id: ServiceId
 ) -> Response[Any]:
-    await offering.restore_service(db, member, service_id, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:services"))
+    await offering.restore_service(db, member, service_id, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:services"))
 
 
 # --- masters ----------------------------------------------------------------------------------
@@ -197,7 +181,7 @@ async def masters_list(
 ) -> Response[Any]:
     found = await offering.masters(db, member)
     return page(request, dashboard, "dashboard/catalog/masters.html", catalog=found,
-                setup=_setup(request), can_edit=member.at_least("admin"),
+                setup=in_setup(request), can_edit=member.at_least("admin"),
                 schedules=_schedules_url(request))  # fmt: skip
 
 
@@ -221,7 +205,7 @@ def _master_form(
     return page(
         request, dashboard, "dashboard/catalog/master_form.html", status=status,
         editor=editor, values=values if values is not None else editor.values,
-        errors=errors or {}, setup=_setup(request),
+        errors=errors or {}, setup=in_setup(request),
     )  # fmt: skip
 
 
@@ -244,12 +228,12 @@ async def master_create(
 ) -> Response[Any]:
     fields, photo = await _master_form_data(request)
     try:
-        await offering.add_master(db, member, fields, photo, actor=_actor(request, member))
+        await offering.add_master(db, member, fields, photo, actor=staff_actor(request, member))
     except ValidationFailed as error:
         editor = await offering.master_editor(db, member)
         return _master_form(request, dashboard, editor, values=fields,
                             errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:masters"))
+    return see_other(url_in_flow(request, "dashboard:masters"))
 
 
 @get(
@@ -280,12 +264,12 @@ async def master_update(
     fields, photo = await _master_form_data(request)
     try:
         await offering.edit_master(db, member, staff_id, fields, photo,
-                                   actor=_actor(request, member))  # fmt: skip
+                                   actor=staff_actor(request, member))  # fmt: skip
     except ValidationFailed as error:
         editor = await offering.master_editor(db, member, staff_id)
         return _master_form(request, dashboard, editor, values=fields,
                             errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:masters"))
+    return see_other(url_in_flow(request, "dashboard:masters"))
 
 
 @get(
@@ -318,8 +302,8 @@ async def master_photo(
 async def master_photo_delete(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, staff_id: StaffId
 ) -> Response[Any]:
-    await offering.remove_master_photo(db, member, staff_id, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:master-edit", staff_id=staff_id))
+    await offering.remove_master_photo(db, member, staff_id, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:master-edit", staff_id=staff_id))
 
 
 @post(
@@ -334,8 +318,8 @@ async def master_move(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     direction = data.get("direction", "")
-    await offering.move_master(db, member, staff_id, direction, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:masters"))
+    await offering.move_master(db, member, staff_id, direction, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:masters"))
 
 
 @post(
@@ -345,8 +329,8 @@ async def master_move(
 async def master_archive(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, staff_id: StaffId
 ) -> Response[Any]:
-    await offering.archive_master(db, member, staff_id, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:masters"))
+    await offering.archive_master(db, member, staff_id, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:masters"))
 
 
 @post(
@@ -356,8 +340,8 @@ async def master_archive(
 async def master_restore(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, staff_id: StaffId
 ) -> Response[Any]:
-    await offering.restore_master(db, member, staff_id, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:masters"))
+    await offering.restore_master(db, member, staff_id, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:masters"))
 
 
 ROUTES = [

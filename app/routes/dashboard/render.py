@@ -4,7 +4,7 @@ how a refusal is shown beside the form's fields."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from litestar import Request, Response
 from litestar.response import Redirect, Template
@@ -69,3 +69,22 @@ def safe_next(request: Request[Any, Any, Any], value: str | None) -> str:
     if value and value.startswith("/dashboard") and "//" not in value and "\\" not in value:
         return value
     return request.app.route_reverse("dashboard:home")
+
+
+def in_setup(request: Request[Any, Any, Any]) -> bool:
+    """Whether the owner came here from the set-up wizard (``?setup=1``)."""
+    return request.query_params.get("setup") == "1"
+
+
+def url_in_flow(
+    request: Request[Any, Any, Any],
+    name: str,
+    *,
+    query: dict[str, str] | None = None,
+    **params: Any,
+) -> str:
+    """A route's URL (with ``query``), keeping ``?setup=1`` while the owner is in the wizard."""
+    url = request.app.route_reverse(name, **params)
+    args = {"setup": "1"} if in_setup(request) else {}
+    args.update(query or {})
+    return f"{url}?{urlencode(args)}" if args else url

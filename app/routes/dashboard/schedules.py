@@ -15,32 +15,13 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from app.domain import schedules
-from app.domain.audit import Actor
 from app.domain.errors import ValidationFailed
 from app.domain.members import Member
 from app.i18n import get_locale
-from app.routes.dashboard.render import field_errors, page, see_other
+from app.routes.dashboard.render import field_errors, in_setup, page, see_other, url_in_flow
 from app.routes.deps import DB, ActingMember, SignedInDashboard
 from app.routes.rendering import Form
-from app.security.dashboard import role
-from app.security.web import actor_of
-
-ADMIN = role("admin")
-ANY_MEMBER = role("master")
-
-
-def _setup(request: Request[Any, Any, Any]) -> bool:
-    return request.query_params.get("setup") == "1"
-
-
-def _url(request: Request[Any, Any, Any], name: str, **params: Any) -> str:
-    """A route's URL, keeping ``?setup=1`` while the owner is in the wizard."""
-    url = request.app.route_reverse(name, **params)
-    return f"{url}?setup=1" if _setup(request) else url
-
-
-def _actor(request: Request[Any, Any, Any], member: Member) -> Actor:
-    return actor_of(request, member.account_id, "staff")
+from app.security.dashboard import ADMIN, ANY_MEMBER, staff_actor
 
 
 def _weekday_names(width: Literal["wide", "abbreviated"] = "wide") -> list[str]:
@@ -51,8 +32,8 @@ def _weekday_names(width: Literal["wide", "abbreviated"] = "wide") -> list[str]:
 
 def _common(request: Request[Any, Any, Any], member: Member) -> dict[str, Any]:
     return {
-        "setup": _setup(request),
-        "q": "?setup=1" if _setup(request) else "",
+        "setup": in_setup(request),
+        "q": "?setup=1" if in_setup(request) else "",
         "can_edit": member.at_least("admin"),
         "weekday_names": _weekday_names(),
         "weekday_short": _weekday_names("abbreviated"),
@@ -123,15 +104,15 @@ async def schedule_week(
     """Save a master's weekly hours; the "copy Monday" button gives Tuesday–Friday Monday's,
     "for every master" saves them for the whole team."""
     try:
-        await schedules.set_week(db, member, staff_id, data, actor=_actor(request, member),
+        await schedules.set_week(db, member, staff_id, data, actor=staff_actor(request, member),
                                  copy_monday="copy_monday" in data,
                                  everyone="everyone" in data)  # fmt: skip
     except ValidationFailed as error:
         return await _master_page(request, db, dashboard, member, staff_id, form="week",
                                   values=data, errors=field_errors(error), status=error.status)  # fmt: skip
     if "copy_monday" in data:  # stay to check the copy
-        return see_other(_url(request, "dashboard:schedule", staff_id=staff_id))
-    return see_other(_url(request, "dashboard:schedules"))
+        return see_other(url_in_flow(request, "dashboard:schedule", staff_id=staff_id))
+    return see_other(url_in_flow(request, "dashboard:schedules"))
 
 
 @post(
@@ -148,11 +129,11 @@ async def schedule_date_add(
 ) -> Response[Any]:
     """A different schedule (a day off or other hours) for one master on one date."""
     try:
-        await schedules.set_date(db, member, staff_id, data, actor=_actor(request, member))
+        await schedules.set_date(db, member, staff_id, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         return await _master_page(request, db, dashboard, member, staff_id, form="date",
                                   values=data, errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:schedule", staff_id=staff_id))
+    return see_other(url_in_flow(request, "dashboard:schedule", staff_id=staff_id))
 
 
 @post(
@@ -162,10 +143,12 @@ async def schedule_date_add(
 async def schedule_date_remove(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, override_id: FromPath[int]
 ) -> Response[Any]:
-    staff_id = await schedules.remove_date(db, member, override_id, actor=_actor(request, member))
+    staff_id = await schedules.remove_date(
+        db, member, override_id, actor=staff_actor(request, member)
+    )
     if staff_id is None:
-        return see_other(_url(request, "dashboard:closed-days"))
-    return see_other(_url(request, "dashboard:schedule", staff_id=staff_id))
+        return see_other(url_in_flow(request, "dashboard:closed-days"))
+    return see_other(url_in_flow(request, "dashboard:schedule", staff_id=staff_id))
 
 
 @post(
@@ -181,11 +164,11 @@ async def time_off_add(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await schedules.add_time_off(db, member, staff_id, data, actor=_actor(request, member))
+        await schedules.add_time_off(db, member, staff_id, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         return await _master_page(request, db, dashboard, member, staff_id, form="time_off",
                                   values=data, errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:schedule", staff_id=staff_id))
+    return see_other(url_in_flow(request, "dashboard:schedule", staff_id=staff_id))
 
 
 @post(
@@ -196,8 +179,8 @@ async def time_off_remove(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, time_off_id: FromPath[int]
 ) -> Response[Any]:
     staff_id = await schedules.remove_time_off(db, member, time_off_id,
-                                               actor=_actor(request, member))  # fmt: skip
-    return see_other(_url(request, "dashboard:schedule", staff_id=staff_id))
+                                               actor=staff_actor(request, member))  # fmt: skip
+    return see_other(url_in_flow(request, "dashboard:schedule", staff_id=staff_id))
 
 
 # --- the whole business ----------------------------------------------------------------------
@@ -245,11 +228,11 @@ async def closed_day_add(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await schedules.add_closed_day(db, member, data, actor=_actor(request, member))
+        await schedules.add_closed_day(db, member, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         return await _closed_page(request, db, dashboard, member, form="closed", values=data,
                                   errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:closed-days"))
+    return see_other(url_in_flow(request, "dashboard:closed-days"))
 
 
 @post(
@@ -259,8 +242,8 @@ async def closed_day_add(
 async def closed_day_remove(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, holiday_id: FromPath[int]
 ) -> Response[Any]:
-    await schedules.remove_closed_day(db, member, holiday_id, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:closed-days"))
+    await schedules.remove_closed_day(db, member, holiday_id, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:closed-days"))
 
 
 @post(
@@ -276,11 +259,11 @@ async def business_date_add(
 ) -> Response[Any]:
     """Other hours for the whole business on one date (a short day before New Year, say)."""
     try:
-        await schedules.set_date(db, member, None, data, actor=_actor(request, member))
+        await schedules.set_date(db, member, None, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         return await _closed_page(request, db, dashboard, member, form="date", values=data,
                                   errors=field_errors(error), status=error.status)  # fmt: skip
-    return see_other(_url(request, "dashboard:closed-days"))
+    return see_other(url_in_flow(request, "dashboard:closed-days"))
 
 
 @post(
@@ -293,8 +276,8 @@ async def public_holidays_switch(
 ) -> Response[Any]:  # fmt: skip
     """Observe Kazakhstan's public holidays (``observe=1``) or not (``observe=0``)."""
     on = data.get("observe") == "1"
-    await schedules.observe_public_holidays(db, member, on, actor=_actor(request, member))
-    return see_other(_url(request, "dashboard:closed-days"))
+    await schedules.observe_public_holidays(db, member, on, actor=staff_actor(request, member))
+    return see_other(url_in_flow(request, "dashboard:closed-days"))
 
 
 ROUTES = [

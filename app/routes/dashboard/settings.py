@@ -14,25 +14,10 @@ from litestar import Request, Response, get, post
 from app.domain import business_settings
 from app.domain.errors import ValidationFailed
 from app.domain.members import Member
-from app.routes.dashboard.render import field_errors, page, see_other
+from app.routes.dashboard.render import field_errors, in_setup, page, see_other, url_in_flow
 from app.routes.deps import DB, ActingMember, SignedInDashboard
 from app.routes.rendering import Form
-from app.security.dashboard import role
-from app.security.web import actor_of
-
-OWNER = role("owner")
-
-
-def _setup(request: Request[Any, Any, Any]) -> bool:
-    return request.query_params.get("setup") == "1"
-
-
-def _url(request: Request[Any, Any, Any], name: str, **query: str) -> str:
-    """A route's URL, keeping ``?setup=1`` while the owner is in the wizard."""
-    params = {"setup": "1"} if _setup(request) else {}
-    params.update(query)
-    url = request.app.route_reverse(name)
-    return f"{url}?{'&'.join(f'{k}={v}' for k, v in params.items())}" if params else url
+from app.security.dashboard import OWNER, staff_actor
 
 
 def _choices() -> dict[str, Any]:
@@ -55,7 +40,7 @@ def _page(
 ) -> Response[Any]:
     return page(
         request, dashboard, template, status=status, values=values, errors=errors or {},
-        setup=_setup(request), saved=request.query_params.get("saved") == "1", **_choices(),
+        setup=in_setup(request), saved=request.query_params.get("saved") == "1", **_choices(),
     )  # fmt: skip
 
 
@@ -99,13 +84,11 @@ async def settings_save(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await business_settings.change_rules(
-            db, member, data, actor=actor_of(request, member.account_id, "staff")
-        )
+        await business_settings.change_rules(db, member, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         return await _refused(request, db, dashboard, member, "dashboard/settings/rules.html",
                               data, error)  # fmt: skip
-    return see_other(_url(request, "dashboard:settings", saved="1"))
+    return see_other(url_in_flow(request, "dashboard:settings", query={"saved": "1"}))
 
 
 @get("/profile", name="dashboard:profile", dependencies=OWNER, include_in_schema=False)
@@ -127,13 +110,11 @@ async def profile_save(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await business_settings.change_profile(
-            db, member, data, actor=actor_of(request, member.account_id, "staff")
-        )
+        await business_settings.change_profile(db, member, data, actor=staff_actor(request, member))
     except ValidationFailed as error:
         return await _refused(request, db, dashboard, member, "dashboard/settings/profile.html",
                               data, error)  # fmt: skip
-    return see_other(_url(request, "dashboard:profile", saved="1"))
+    return see_other(url_in_flow(request, "dashboard:profile", query={"saved": "1"}))
 
 
 ROUTES = [settings_page, settings_save, profile_page, profile_save]

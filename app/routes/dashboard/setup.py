@@ -26,8 +26,7 @@ from app.domain.setup import STEP_LABELS, STEPS, Progress
 from app.i18n import gettext
 from app.routes.dashboard.render import page, see_other
 from app.routes.deps import DB, ActingMember, AppSettings, SignedInDashboard
-from app.security.dashboard import NoBusiness, role
-from app.security.web import actor_of
+from app.security.dashboard import NoBusiness, role, staff_actor
 from app.settings import Settings
 
 # each step's page, by route name; the first that exists is used (the profile may be its own
@@ -191,7 +190,7 @@ async def setup_done(
 async def setup_finish(
     request: Request[Any, Any, Any], db: DB, member: ActingMember
 ) -> Response[Any]:
-    await setup.finish(db, member, actor_of(request, member.account_id, "staff"))
+    await setup.finish(db, member, staff_actor(request, member))
     return see_other(request.app.route_reverse("dashboard:home"))
 
 
