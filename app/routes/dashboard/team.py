@@ -20,11 +20,9 @@ from app.routes.dashboard.render import field_errors, page, see_other
 from app.routes.deps import DB, ActingMember, AppSettings, MaybeDashboard, SignedInDashboard
 from app.routes.rendering import Form
 from app.security import dashboard as dash
-from app.security.dashboard import role
+from app.security.dashboard import OWNER, staff_actor
 from app.security.web import actor_of
 from app.settings import Settings
-
-OWNER = role("owner")
 
 
 def _link_for(request: Request[Any, Any, Any], settings: Settings) -> Callable[[str], str]:
@@ -102,7 +100,7 @@ async def invite(
 ) -> Response[Any]:
     values = {k: data.get(k, "") for k in ("contact", "role", "staff_id")}
     action = team.invite(
-        db, member, actor_of(request, member.account_id, "staff"), contact=values["contact"],
+        db, member, staff_actor(request, member), contact=values["contact"],
         role=values["role"], staff_id=values["staff_id"], link_for=_link_for(request, settings),
     )  # fmt: skip
     return await _act(request, db, dashboard, member, action, failed="invite", values=values)
@@ -121,7 +119,7 @@ async def resend_invitation(
     invitation_id: int,
 ) -> Response[Any]:
     await team.resend_invitation(
-        db, member, actor_of(request, member.account_id, "staff"), invitation_id,
+        db, member, staff_actor(request, member), invitation_id,
         link_for=_link_for(request, settings),
     )  # fmt: skip
     return see_other(_team_url(request))
@@ -134,9 +132,7 @@ async def resend_invitation(
 async def revoke_invitation(
     request: Request[Any, Any, Any], db: DB, member: ActingMember, invitation_id: int
 ) -> Response[Any]:
-    await team.revoke_invitation(
-        db, member, actor_of(request, member.account_id, "staff"), invitation_id
-    )
+    await team.revoke_invitation(db, member, staff_actor(request, member), invitation_id)
     return see_other(_team_url(request))
 
 
@@ -153,7 +149,7 @@ async def change_role(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     action = team.change_role(
-        db, member, actor_of(request, member.account_id, "staff"), member_id, data.get("role", "")
+        db, member, staff_actor(request, member), member_id, data.get("role", "")
     )
     return await _act(request, db, dashboard, member, action, failed=f"member-{member_id}")
 
@@ -171,7 +167,7 @@ async def link_staff(
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     action = team.link_staff(
-        db, member, actor_of(request, member.account_id, "staff"), member_id,
+        db, member, staff_actor(request, member), member_id,
         data.get("staff_id", ""),
     )  # fmt: skip
     return await _act(request, db, dashboard, member, action, failed=f"member-{member_id}")
@@ -197,9 +193,7 @@ async def remove_member(
 ) -> Response[Any]:
     try:
         _confirmed(data)
-        await team.remove_member(
-            db, member, actor_of(request, member.account_id, "staff"), member_id
-        )
+        await team.remove_member(db, member, staff_actor(request, member), member_id)
     except ValidationFailed as error:
         return await _team_page(
             request, db, dashboard, member, status=error.status, errors=field_errors(error),
@@ -222,9 +216,7 @@ async def transfer_ownership(
 ) -> Response[Any]:
     try:
         _confirmed(data)
-        await team.transfer_ownership(
-            db, member, actor_of(request, member.account_id, "staff"), member_id
-        )
+        await team.transfer_ownership(db, member, staff_actor(request, member), member_id)
     except ValidationFailed as error:
         return await _team_page(
             request, db, dashboard, member, status=error.status, errors=field_errors(error),
