@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -79,6 +80,13 @@ class Membership(Base):
     __table_args__ = (
         UniqueConstraint("business_id", "account_id", name="uq_memberships_business_account"),
         CheckConstraint("role IN ('owner', 'admin', 'master')", name="role"),
+        # exactly one owner a business (migration 0019)
+        Index(
+            "uq_memberships_one_owner",
+            "business_id",
+            unique=True,
+            postgresql_where="role = 'owner'",
+        ),
     )
 
     id: Mapped[int] = id_column()
