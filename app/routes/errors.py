@@ -126,7 +126,9 @@ def rate_limited_handler(request: Request[Any, Any, Any], exc: RateLimited) -> R
     return response
 
 
-def validation_handler(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    if _on_dashboard(request):  # a mangled link or address: a page, not a JSON body
+        return dashboard_error(request, 422, gettext(ValidationFailed.message))
     return error_response(
         422, "validation", gettext(ValidationFailed.message), _validation_fields(exc)
     )

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from litestar.params import PathParameter
+
 from app.domain.errors import ValidationFailed
 from app.i18n import N_, gettext
 
 MAX_ID = 2**63 - 1  # ids are bigint: anything larger is no id of ours, never an overflow
+
+# an id in a path: a bigint of ours, or the request names nothing we have
+PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+
+# the secret of a link sent by e-mail or SMS (verification, reset, invitation): 32 random bytes,
+# URL-safe base64 (43 characters); a far longer one is no link of ours
+LinkToken = Annotated[str, PathParameter(max_length=128)]
 
 
 def staff_choice(value: str | None) -> int | None:

@@ -23,6 +23,7 @@ from app.domain.errors import DomainError, ValidationFailed
 from app.i18n import get_locale, gettext
 from app.routes.dashboard.render import field_errors, page, safe_next, see_other
 from app.routes.deps import DB, AppSettings, MaybeDashboard, SignedInDashboard
+from app.routes.params import LinkToken
 from app.routes.rendering import Form
 from app.security import dashboard as dash
 from app.security import limits
@@ -231,7 +232,9 @@ async def forgot_submit(
 
 
 @get("/reset/{token:str}", name="dashboard:reset", include_in_schema=False)
-async def reset_page(request: Req, db: DB, settings: AppSettings, token: str) -> Response[Any]:
+async def reset_page(
+    request: Req, db: DB, settings: AppSettings, token: LinkToken
+) -> Response[Any]:
     works = await staff_accounts.link_works(db, "reset_password", token)
     return page(request, None, "dashboard/reset.html", status=200 if works else 404,
                 settings=settings, token=token, works=works, errors={})  # fmt: skip
@@ -240,7 +243,7 @@ async def reset_page(request: Req, db: DB, settings: AppSettings, token: str) ->
 @post("/reset/{token:str}", name="dashboard:reset-submit", include_in_schema=False,
       status_code=303, guards=[limits.per_network("password_ip")])  # fmt: skip
 async def reset_submit(
-    request: Req, db: DB, settings: AppSettings, token: str, data: FormData
+    request: Req, db: DB, settings: AppSettings, token: LinkToken, data: FormData
 ) -> Response[Any]:
     await dash.check_pre_session(request, settings)
     try:
@@ -262,7 +265,7 @@ def _confirm_pages(purpose: str, path: str, name: str) -> list[Any]:
     """The page of a link that confirms an address (GET shows a button, POST spends it)."""
 
     @get(path, name=name, include_in_schema=False)
-    async def show(request: Req, db: DB, settings: AppSettings, token: str) -> Response[Any]:
+    async def show(request: Req, db: DB, settings: AppSettings, token: LinkToken) -> Response[Any]:
         works = await staff_accounts.link_works(db, purpose, token)
         return page(request, None, "dashboard/verify.html", status=200 if works else 404,
                     settings=settings, token=token, works=works, purpose=purpose,
@@ -270,7 +273,11 @@ def _confirm_pages(purpose: str, path: str, name: str) -> list[Any]:
 
     @post(path, name=name + "-submit", include_in_schema=False, status_code=200)
     async def confirm(
-        request: Req, db: DB, settings: AppSettings, maybe_dashboard: MaybeDashboard, token: str
+        request: Req,
+        db: DB,
+        settings: AppSettings,
+        maybe_dashboard: MaybeDashboard,
+        token: LinkToken,
     ) -> Response[Any]:
         await dash.check_pre_session(request, settings)
         try:

@@ -20,6 +20,7 @@ from app.domain.members import Member
 from app.i18n import get_locale
 from app.routes.dashboard.render import field_errors, in_setup, page, see_other, url_in_flow
 from app.routes.deps import DB, ActingMember, SignedInDashboard
+from app.routes.params import PathId
 from app.routes.rendering import Form
 from app.security.dashboard import ADMIN, ANY_MEMBER, staff_actor
 
@@ -59,7 +60,7 @@ async def _master_page(
     db: DB,
     dashboard: SignedInDashboard,
     member: Member,
-    staff_id: int,
+    staff_id: PathId,
     *,
     form: str | None = None,
     values: dict[str, str] | None = None,

@@ -1,5 +1,5 @@
 """Dashboard: the team — members and their roles, invitations, ownership (the owner only) —
-and the invitation link a new member follows (``/dashboard/invite/{token}``), before they are
+and the invitation link a new member follows (``/dashboard/invite/{token:str}``), before they are
 anyone's member.
 
 Each handler makes one call to :mod:`app.domain.team`; a refusal of the owner's forms shows the
@@ -18,6 +18,7 @@ from app.domain.errors import DomainError, ValidationFailed
 from app.i18n import N_, get_locale, gettext
 from app.routes.dashboard.render import field_errors, page, see_other
 from app.routes.deps import DB, ActingMember, AppSettings, MaybeDashboard, SignedInDashboard
+from app.routes.params import LinkToken, PathId
 from app.routes.rendering import Form
 from app.security import dashboard as dash
 from app.security.dashboard import OWNER, staff_actor
@@ -116,7 +117,7 @@ async def resend_invitation(
     settings: AppSettings,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    invitation_id: int,
+    invitation_id: PathId,
 ) -> Response[Any]:
     await team.resend_invitation(
         db, member, staff_actor(request, member), invitation_id,
@@ -130,7 +131,7 @@ async def resend_invitation(
     dependencies=OWNER, include_in_schema=False, status_code=303,
 )  # fmt: skip
 async def revoke_invitation(
-    request: Request[Any, Any, Any], db: DB, member: ActingMember, invitation_id: int
+    request: Request[Any, Any, Any], db: DB, member: ActingMember, invitation_id: PathId
 ) -> Response[Any]:
     await team.revoke_invitation(db, member, staff_actor(request, member), invitation_id)
     return see_other(_team_url(request))
@@ -145,7 +146,7 @@ async def change_role(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    member_id: int,
+    member_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     action = team.change_role(
@@ -163,7 +164,7 @@ async def link_staff(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    member_id: int,
+    member_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     action = team.link_staff(
@@ -188,7 +189,7 @@ async def remove_member(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    member_id: int,
+    member_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
@@ -211,7 +212,7 @@ async def transfer_ownership(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    member_id: int,
+    member_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
@@ -235,7 +236,7 @@ async def invitation_page(
     db: DB,
     settings: AppSettings,
     maybe_dashboard: MaybeDashboard,
-    token: str,
+    token: LinkToken,
 ) -> Response[Any]:
     """What the link invites to, and how to join (GET never writes)."""
     invitation = await team.invitation_preview(db, token)
@@ -246,7 +247,7 @@ def _invitation_page(
     request: Request[Any, Any, Any],
     settings: Settings,
     viewer: dash.Dashboard | None,
-    token: str,
+    token: LinkToken,
     invitation: team.InvitationPreview,
     *,
     status: int = 200,
@@ -268,7 +269,7 @@ async def accept_as_new(
     request: Request[Any, Any, Any],
     db: DB,
     settings: AppSettings,
-    token: str,
+    token: LinkToken,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     """Join with a new account: a name, and a password for an e-mail invitation."""
@@ -298,7 +299,7 @@ async def join_signed_in(
     db: DB,
     settings: AppSettings,
     dashboard: SignedInDashboard,
-    token: str,
+    token: LinkToken,
 ) -> Response[Any]:
     """The signed-in person joins as themselves, and works in the new business from now on."""
     try:
