@@ -279,7 +279,7 @@ def read_profile(form: Mapping[str, str], *, current_slug: str | None = None) ->
     phone: str | None = None
     if (form.get("phone") or "").strip():
         try:
-            phone = normalize_phone(form.get("phone", ""))
+            phone = normalize_phone(form.get("phone", ""), landline=True)
         except ValidationFailed as refused:
             errors.update(refused.fields)
     timezone = form.get("timezone") or TIMEZONES[0]

@@ -131,17 +131,20 @@ async def enqueue_platform(session: AsyncSession, messages: list[KeyedOutgoing])
 # --- addresses -------------------------------------------------------------------------------
 
 
-def normalize_phone(raw: str, *, field: str = "phone") -> str:
-    """A Kazakhstan mobile number (+7 7XX…) in E.164, or ValidationFailed on ``field``.
+def normalize_phone(raw: str, *, field: str = "phone", landline: bool = False) -> str:
+    """A Kazakhstan mobile number (+7 7XX…) in E.164, or ValidationFailed on ``field``;
+    with ``landline`` a fixed line too (a business's own phone, which receives no codes).
 
     Accepts the ways people write it: ``+7 701 123 45 67``, ``8 (701) 123-45-67``, ``87011234567``.
     Russian numbers share +7 and are refused, as are landlines (they cannot receive a code).
     """
 
     def refuse() -> ValidationFailed:
-        return ValidationFailed(
-            fields={field: gettext(N_("Enter a Kazakhstan mobile number, e.g. +7 701 123 45 67."))}
-        )
+        if landline:
+            message = N_("Enter a Kazakhstan phone number, e.g. +7 727 250 12 34.")
+        else:
+            message = N_("Enter a Kazakhstan mobile number, e.g. +7 701 123 45 67.")
+        return ValidationFailed(fields={field: gettext(message)})
 
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 32:
         raise refuse()
@@ -154,8 +157,9 @@ def normalize_phone(raw: str, *, field: str = "phone") -> str:
         or phonenumbers.region_code_for_number(number) != "KZ"
         or not phonenumbers.is_valid_number(number)
         or phonenumbers.number_type(number)
-        not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
-    ):
+        not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE,
+                *((PhoneNumberType.FIXED_LINE,) if landline else ()))
+    ):  # fmt: skip
         raise refuse()
     return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
 

@@ -403,3 +403,31 @@ async def test_each_length_is_shown_in_a_unit_its_form_offers(
         select = shown.split(f'name="{name}_unit"', 1)[1].split("</select>", 1)[0]
         assert f'<option value="{unit}" selected>' in select, name
     assert (await column(owner_session, business.id, "pending_ttl_min")) == 1440
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [("8 (727) 250-12-34", "+77272501234"), ("+7 7172 12 34 56", "+77172123456")],
+)
+async def test_a_salons_landline_is_its_phone(
+    client: httpx.AsyncClient,
+    owner_session: AsyncSession,
+    settings: Settings,
+    raw: str,
+    stored: str,
+) -> None:
+    """A business's own phone may be a fixed line (clients call it; it receives no codes);
+    a Russian number is still refused."""
+    business, csrf = await owner_signed_in(client, owner_session, settings)
+    fields = {"name": "Salon", "slug": business.slug, "timezone": "Asia/Almaty", "lang_ru": "on"}
+    saved = await client.post(
+        "/dashboard/profile", data=form(csrf, phone=raw, **fields), follow_redirects=False
+    )
+    assert saved.status_code == 303
+    assert (await column(owner_session, business.id, "phone")) == stored
+    russian = await client.post(
+        "/dashboard/profile", data=form(csrf, phone="+7 495 123 45 67", **fields),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert russian.status_code == 422
+    assert (await column(owner_session, business.id, "phone")) == stored
