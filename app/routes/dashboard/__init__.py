@@ -14,6 +14,7 @@ from app.routes.dashboard import (
     bookings,
     catalog,
     home,
+    lists,
     schedules,
     settings,
     setup,
@@ -33,5 +34,6 @@ ROUTER = Router(
         *team.ROUTES,
         *settings.ROUTES,
         *bookings.ROUTES,
+        *lists.ROUTES,
     ],
 )
