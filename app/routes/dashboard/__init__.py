@@ -13,7 +13,9 @@ from app.routes.dashboard import (
     account,
     bookings,
     catalog,
+    clients,
     home,
+    inbox,
     lists,
     schedules,
     settings,
@@ -34,6 +36,8 @@ ROUTER = Router(
         *team.ROUTES,
         *settings.ROUTES,
         *bookings.ROUTES,
+        *clients.ROUTES,
+        *inbox.ROUTES,
         *lists.ROUTES,
     ],
 )

@@ -1,0 +1,95 @@
+"""Dashboard: the calendar and walk-in bookings (issue 14; pinned paths in DESIGN.md
+"Dashboard contracts"): ``GET /dashboard/calendar?date=&view=&staff=``, the "new booking" form
+(``GET /dashboard/bookings/new?staff=&start=``) an empty slot of the calendar opens, and
+``POST /dashboard/bookings``.
+
+Every member sees the calendar (a master only their own column); owners and admins book for
+any master, a master for themself. The domain (:mod:`app.domain.calendar`) reads and books."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+
+from app.domain import calendar
+from app.domain.errors import SlotTaken, ValidationFailed
+from app.i18n import N_, gettext
+from app.routes.dashboard.render import field_errors, page, see_other
+from app.routes.deps import DB, ActingMember, SignedInDashboard
+from app.routes.rendering import Form
+from app.security.dashboard import ANY_MEMBER, staff_actor
+
+FIELDS = ("service_id", "staff_id", "start", "client_name", "client_phone")
+
+
+def _is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+@get("/calendar", name="dashboard:calendar", dependencies=ANY_MEMBER, include_in_schema=False)
+async def show(
+    request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
+) -> Response[Any]:
+    q = request.query_params
+    day, view, staff = calendar.parse_query(q.get("date"), q.get("view"), q.get("staff"))
+    shown = await calendar.calendar(db, member, day=day, view=view, staff_id=staff)
+    template = (
+        "dashboard/calendar/_grid.html" if _is_htmx(request) else "dashboard/calendar/index.html"
+    )
+    return page(request, dashboard, template, cal=shown)
+
+
+@get(
+    "/bookings/new", name="dashboard:booking-new", dependencies=ANY_MEMBER,
+    include_in_schema=False,
+)  # fmt: skip
+async def new(
+    request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
+) -> Response[Any]:
+    choices = await calendar.new_booking_form(db, member)
+    values = {
+        "staff_id": request.query_params.get("staff", ""),
+        "start": request.query_params.get("start", ""),
+        "service_id": request.query_params.get("service", ""),
+    }
+    return page(request, dashboard, "dashboard/calendar/new.html", form=choices, values=values,
+                errors={})  # fmt: skip
+
+
+@post(
+    "/bookings", name="dashboard:booking-create", dependencies=ANY_MEMBER,
+    include_in_schema=False, status_code=303,
+)  # fmt: skip
+async def create(
+    request: Request[Any, Any, Any],
+    db: DB,
+    dashboard: SignedInDashboard,
+    member: ActingMember,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    values = {name: str(data.get(name, ""))[:200] for name in FIELDS}
+    try:
+        made = await calendar.book_walk_in(db, member, data, actor=staff_actor(request, member))
+    except (ValidationFailed, SlotTaken) as refused:
+        if isinstance(refused, SlotTaken):
+            errors = {"_form": gettext(N_("This time was just taken. Choose another time."))}
+            status = 409
+        else:
+            errors = field_errors(refused)
+            status = 422
+        choices = await calendar.new_booking_form(db, member)
+        return page(request, dashboard, "dashboard/calendar/new.html", status=status,
+                    form=choices, values=values, errors=errors)  # fmt: skip
+    where = request.app.route_reverse("dashboard:calendar")
+    url = f"{where}?date={made.start.date().isoformat()}&view=day"
+    if _is_htmx(request):
+        shown = await calendar.calendar(db, member, day=made.start.date(), view="day")
+        response = page(request, dashboard, "dashboard/calendar/_grid.html", status=201,
+                        cal=shown, made=made)  # fmt: skip
+        response.headers["HX-Push-Url"] = url
+        return response
+    return see_other(url + f"&made={made.id}")
+
+
+ROUTES = [show, new, create]

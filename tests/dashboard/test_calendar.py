@@ -1,0 +1,229 @@
+"""The calendar and walk-in bookings (issue 14 items 1 and 2; pinned in DESIGN.md "Dashboard
+contracts"): ``GET /dashboard/calendar`` and ``POST /dashboard/bookings``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.session import Database
+from app.domain import calendar
+from app.domain.audit import Actor
+from app.domain.members import Member
+from app.settings import Settings
+from tests.factories import BusinessFixture, local_start, new_business
+from tests.support.dashboard import add_member, csrf_of, form, sign_in_as
+
+
+def _walk_in(business: BusinessFixture, at: datetime, **extra: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "service_id": business.service_id, "staff_id": business.staff_ids[0],
+        "start": at.isoformat(), "client_name": "Aigerim Walk", "client_phone": "+7 701 555 12 34",
+    }  # fmt: skip
+    fields.update(extra)
+    return fields
+
+
+async def _owner(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> tuple[BusinessFixture, str]:
+    business = await new_business(owner_session)
+    assert business.owner_account_id is not None
+    csrf = await sign_in_as(client, owner_session, settings, business.owner_account_id,
+                            business_id=business.id)  # fmt: skip
+    return business, csrf
+
+
+async def test_a_walk_in_appears_on_the_calendar(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business, csrf = await _owner(client, owner_session, settings)
+    start = local_start(business, days_ahead=2, at=time(10))
+    response = await client.post("/dashboard/bookings", data=form(csrf, **_walk_in(business, start)),
+                                 follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith(
+        f"/dashboard/calendar?date={start.date().isoformat()}"
+    )
+    page = await client.get("/dashboard/calendar", params={"date": start.date().isoformat()})
+    assert page.status_code == 200
+    assert csrf_of(page.text)
+    assert "Aigerim Walk" in page.text
+    assert "10:00–11:00" in page.text
+    assert "cal-status-confirmed" in page.text
+    assert "Master 0" in page.text and "Master 1" in page.text
+    # the empty slots open the new-booking form
+    assert "/dashboard/bookings/new?staff=" in page.text
+    # the booking is a walk-in with the client card found or made by phone
+    row = (
+        await owner_session.execute(
+            text(
+                "SELECT b.source, c.phone, b.account_id FROM bookings b JOIN clients c "
+                "ON c.id = b.client_id WHERE b.business_id = :b"
+            ),
+            {"b": business.id},
+        )
+    ).one()
+    assert row.source == "walk_in" and row.phone == "+77015551234" and row.account_id is None
+    # the week view of one master, and htmx gets the fragment only
+    week = await client.get("/dashboard/calendar", params={
+        "date": start.date().isoformat(), "view": "week", "staff": business.staff_ids[0]})  # fmt: skip
+    assert week.status_code == 200 and "Aigerim Walk" in week.text
+    fragment = await client.get("/dashboard/calendar", params={"date": start.date().isoformat()},
+                                headers={"HX-Request": "true"})  # fmt: skip
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert 'hx-target="#calendar"' in fragment.text
+
+
+async def test_a_taken_time_is_409_and_keeps_what_was_typed(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business, csrf = await _owner(client, owner_session, settings)
+    start = local_start(business, days_ahead=3, at=time(11))
+    first = await client.post("/dashboard/bookings", data=form(csrf, **_walk_in(business, start)),
+                              follow_redirects=False)  # fmt: skip
+    assert first.status_code == 303
+    again = await client.post(
+        "/dashboard/bookings",
+        data=form(csrf, **_walk_in(business, start, client_name="Second Person",
+                                   client_phone="+7 702 000 11 22")),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert again.status_code == 409
+    assert 'value="Second Person"' in again.text
+    assert 'value="+7 702 000 11 22"' in again.text
+    assert 'class="error form-error"' in again.text
+
+
+async def test_bad_input_is_422_beside_the_fields(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business, csrf = await _owner(client, owner_session, settings)
+    start = local_start(business, days_ahead=2, at=time(12))
+    cases = [
+        ({"client_phone": "12345"}, "client_phone"),
+        ({"client_name": "   "}, "client_name"),
+        ({"start": "tomorrow"}, "start"),
+        ({"start": start.replace(tzinfo=None).isoformat()}, "start"),
+        ({"service_id": "x"}, "service_id"),
+        ({"staff_id": ""}, "staff_id"),
+    ]
+    for change, name in cases:
+        response = await client.post(
+            "/dashboard/bookings", data=form(csrf, **_walk_in(business, start, **change)),
+            follow_redirects=False,
+        )  # fmt: skip
+        assert response.status_code == 422, (change, response.status_code)
+        assert f'id="e-{name}"' in response.text, change
+        assert 'value="Aigerim Walk"' in response.text or name == "client_name"
+    for params in ({"date": "2026-13-01"}, {"date": "yesterday"}, {"view": "month"},
+                   {"staff": "abc"}, {"staff": "0"}):  # fmt: skip
+        response = await client.get("/dashboard/calendar", params=params)
+        assert response.status_code == 422, params
+    # nothing was written
+    count = (
+        await owner_session.execute(
+            text("SELECT count(*) FROM bookings WHERE business_id = :b"),
+            {"b": business.id},
+        )
+    ).scalar_one()
+    assert count == 0
+
+
+async def test_a_master_sees_and_books_only_their_own_column(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business = await new_business(owner_session)
+    master = await add_member(owner_session, business.id, "master", staff_id=business.staff_ids[0])
+    csrf = await sign_in_as(client, owner_session, settings, master.account_id,
+                            business_id=business.id)  # fmt: skip
+    day = local_start(business, days_ahead=2).date().isoformat()
+    page = await client.get("/dashboard/calendar", params={"date": day})
+    assert page.status_code == 200
+    assert "Master 0" in page.text and "Master 1" not in page.text
+    other = await client.get("/dashboard/calendar", params={"date": day,
+                                                            "staff": business.staff_ids[1]})  # fmt: skip
+    assert other.status_code == 404
+    start = local_start(business, days_ahead=2, at=time(15))
+    refused = await client.post(
+        "/dashboard/bookings",
+        data=form(csrf, **_walk_in(business, start, staff_id=business.staff_ids[1])),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert refused.status_code == 422
+    own = await client.post("/dashboard/bookings", data=form(csrf, **_walk_in(business, start)),
+                            follow_redirects=False)  # fmt: skip
+    assert own.status_code == 303
+
+
+async def test_another_business_staff_is_404(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business, csrf = await _owner(client, owner_session, settings)
+    other = await new_business(owner_session)
+    response = await client.get("/dashboard/calendar", params={"staff": other.staff_ids[0]})
+    assert response.status_code == 404
+    start = local_start(business, days_ahead=2, at=time(10))
+    booked = await client.post(
+        "/dashboard/bookings",
+        data=form(csrf, **_walk_in(business, start, staff_id=other.staff_ids[0])),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert booked.status_code == 404
+    form_page = await client.get("/dashboard/bookings/new",
+                                 params={"staff": business.staff_ids[0], "start": start.isoformat()})  # fmt: skip
+    assert form_page.status_code == 200 and 'name="client_phone"' in form_page.text
+
+
+async def _count_statements(db: Database, member: Member, day: date) -> tuple[int, int]:
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        shown = await calendar.calendar(db, member, day=day, view="week")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    drawn = sum(len(c.blocks) for col in shown.columns for c in col.cells.values())
+    return len(statements), drawn
+
+
+async def test_the_calendar_reads_a_fixed_number_of_statements(
+    db: Database, owner_session: AsyncSession
+) -> None:
+    counts = []
+    for bookings_wanted in (10, 40):
+        business = await new_business(owner_session)
+        assert business.owner_account_id is not None
+        owner = Member(business.owner_account_id, business.id, "owner")
+        zone = ZoneInfo(business.timezone)
+        today = datetime.now(zone).date()
+        monday = today + timedelta(days=7 - today.weekday() + 7)
+        actor = Actor(account_id=business.owner_account_id, kind="staff")
+        made = 0
+        day = 0
+        while made < bookings_wanted:
+            for hour in (9, 10, 11, 12, 14, 15, 16, 17):
+                for minute in (0, 30):
+                    if made == bookings_wanted:
+                        break
+                    start = datetime.combine(monday + timedelta(days=day), time(hour, minute),
+                                             tzinfo=zone)  # fmt: skip
+                    await calendar.book_walk_in(db, owner, {
+                        "service_id": str(business.short_service_id),
+                        "staff_id": str(business.staff_ids[0]), "start": start.isoformat(),
+                        "client_name": f"Client {made}", "client_phone": f"+7701{made:07d}",
+                    }, actor=actor)  # fmt: skip
+                    made += 1
+            day += 1
+        counts.append(await _count_statements(db, owner, monday))
+    (few, drawn_few), (many, drawn_many) = counts
+    assert drawn_few == 10 and drawn_many == 40
+    assert few == many
