@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,9 +50,10 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.members import Member
-from app.domain.messages import thread
+from app.domain.messages import clean_body, thread
 from app.i18n import N_, gettext, set_locale
 from app.models import Account, Booking, Business, Message, Staff
+from app.models import Client as ClientCard
 from app.models.bookings import LIVE_STATUSES
 
 SLOT_TAKEN_SQLSTATES = ("23P01", "40P01")
@@ -987,6 +988,7 @@ async def reschedule_booking(
     async with booking_for(db, booking_id, by) as (session, booking, business):
         # the new booking needs only the client's account id; a member of the business may not
         # read the account itself (row-level security), so it is not loaded
+        _within_reach(by, booking)
         account = Account(id=booking.account_id) if booking.account_id else None
         moved = await reschedule_booking_in(
             session, business, booking, new_start=new_start, new_staff_id=new_staff_id,
@@ -1019,6 +1021,7 @@ async def mark_attendance(
 ) -> BookingMade:
     """After the visit: completed (``attended``) or a no-show."""
     async with booking_for(db, booking_id, by) as (session, booking, business):
+        _within_reach(by, booking)
         await mark_attendance_in(
             session, business, booking, attended=attended, actor=actor, now=now
         )
@@ -1154,3 +1157,147 @@ async def expire_pending(session: AsyncSession, *, now: datetime, limit: int = 1
         )  # fmt: skip
         done.append(booking.id)
     return done
+
+
+# --- the dashboard's booking panel ---------------------------------------------------------------
+
+_HISTORY = text(
+    "SELECT a.at, a.action, a.actor_kind, (SELECT st.name FROM staff st "
+    "WHERE st.business_id = a.business_id AND st.account_id = a.actor_account_id "
+    "AND a.actor_kind = 'staff' ORDER BY st.id LIMIT 1) AS actor_name FROM audit_log a "
+    "WHERE a.business_id = :b AND a.entity = 'booking' AND a.entity_id = :id "
+    "ORDER BY a.at, a.id LIMIT 200"
+)
+_CLIENT_OF = text("SELECT name, phone FROM clients WHERE business_id = :b AND id = :id")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: datetime  # in the business's zone
+    action: str  # the audit action, e.g. booking.confirmed
+    actor_kind: str  # client, staff, operator, system
+    actor_name: str | None  # the member's master name when known
+
+
+@dataclass(frozen=True, slots=True)
+class BookingPanel:
+    """One booking as its business sees it (policy 5.1: of the client only name and phone)."""
+
+    booking: Booking
+    start: datetime  # in the business's zone
+    end: datetime
+    master_name: str
+    client_name: str | None
+    client_phone: str | None
+    history: list[HistoryEntry]
+    messages: list[Message]
+    can_mark_attendance: bool
+    timezone: str  # the business's, for the reschedule form
+    masters: list[tuple[int, str]]  # who it may move to (a master: only themself)
+
+
+async def booking_panel(
+    db: Database, booking_id: int, *, by: Member, now: datetime | None = None
+) -> BookingPanel:
+    """The dashboard's panel of one booking: details, history (its audit entries) and the
+    correspondence with the client. Another business's booking, or (for a master) another
+    master's, is ``NotFound``."""
+    now = now or datetime.now(UTC)
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        _within_reach(by, booking)
+        master = await session.get(Staff, booking.staff_id)
+        client = (
+            await session.execute(_CLIENT_OF, {"b": business.id, "id": booking.client_id})
+        ).first()
+        rows = await session.execute(_HISTORY, {"b": business.id, "id": booking.id})
+        zone = ZoneInfo(business.timezone)
+        history = [
+            HistoryEntry(at=r.at.astimezone(zone), action=r.action, actor_kind=r.actor_kind,
+                         actor_name=r.actor_name)
+            for r in rows
+        ]  # fmt: skip
+        correspondence = await thread(session, booking)
+        staff = await session.execute(
+            select(Staff.id, Staff.name)
+            .where(Staff.business_id == business.id, Staff.archived_at.is_(None))
+            .order_by(Staff.sort_order, Staff.id)
+        )
+        masters = [(sid, name) for sid, name in staff if by.at_least("admin") or sid == by.staff_id]
+    assert booking.period.lower is not None and booking.period.upper is not None
+    return BookingPanel(
+        booking=booking, start=booking.period.lower.astimezone(zone),
+        end=booking.period.upper.astimezone(zone), master_name=master.name if master else "",
+        client_name=client.name if client else None,
+        client_phone=client.phone if client else None, history=history,
+        messages=correspondence,
+        can_mark_attendance=booking.status in LIVE_STATUSES and booking.period.lower <= now,
+        timezone=business.timezone, masters=masters,
+    )  # fmt: skip
+
+
+async def reply_to_client(
+    db: Database, booking_id: int, *, by: Member, body: str, now: datetime | None = None
+) -> None:
+    """The business writes to the client about their booking: the message joins the thread
+    and goes to the client's channel through the outbox (event ``message.business``)."""
+    now = now or datetime.now(UTC)
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        _within_reach(by, booking)
+        message = Message(
+            business_id=booking.business_id, client_id=booking.client_id,
+            booking_id=booking.id, sender="business", author_account_id=by.account_id,
+            body=clean_body(body), created_at=now,
+        )  # fmt: skip
+        session.add(message)
+        await session.flush()
+        if booking.account_id is not None:  # a walk-in has no channel of ours
+            locale = await _client_locale(session, booking, business)
+            await outbox.enqueue(session, [outbox.Outgoing(
+                event="message.business", scheduled_at=now, account_id=booking.account_id,
+                business_id=business.id, booking_id=booking.id, locale=locale,
+                payload={"message_id": message.id, "code": booking.public_code},
+            )])  # fmt: skip
+
+
+NOTE_MAX = 1000
+NOTES_MAX = 4000
+
+
+async def add_staff_note(
+    db: Database,
+    booking_id: int,
+    *,
+    by: Member,
+    note: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """A private note of the business about this booking. A booking has no column for one
+    (its ``comment`` is the client's), so the note is appended to the client card's ``notes``
+    with the booking's date; audited as a change of the client card."""
+    now = now or datetime.now(UTC)
+    text_ = " ".join((note or "").split())
+    if not text_:
+        raise ValidationFailed(fields={"note": gettext(N_("Write a note first."))})
+    if len(text_) > NOTE_MAX:
+        raise ValidationFailed(fields={"note": gettext(N_("At most 1000 characters."))})
+    async with booking_for(db, booking_id, by) as (session, booking, business):
+        _within_reach(by, booking)
+        client = await session.get(ClientCard, booking.client_id, with_for_update=True)
+        if client is None or client.business_id != business.id:
+            raise NotFound()
+        assert booking.period.lower is not None
+        day = booking.period.lower.astimezone(ZoneInfo(business.timezone)).date().isoformat()
+        line = f"{day} #{booking.public_code}: {text_}"
+        before = client.notes
+        notes = f"{before}\n{line}" if before else line
+        if len(notes) > NOTES_MAX:
+            raise ValidationFailed(fields={"note": gettext(
+                N_("The client's notes are full; shorten them on the client card first.")
+            )})  # fmt: skip
+        client.notes = notes
+        await session.flush()
+        await audit.record(
+            session, actor=actor, action="client.note", entity="client", entity_id=client.id,
+            business_id=business.id, before={"notes": before}, after={"notes": notes},
+        )  # fmt: skip

@@ -144,6 +144,15 @@ async def test_an_admin_confirms_and_the_transaction_acts_for_the_business(
 async def test_a_master_may_not_confirm_but_may_mark_attendance(guarded, db, owner_session) -> None:  # type: ignore[no-untyped-def]
     business, booking_id = await _pending_booking(db, owner_session)
     master = await _person(owner_session, business.id, "master")
+    # the booking's own master: a master reaches only the bookings in their column
+    await owner_session.execute(
+        text(
+            "UPDATE memberships SET staff_id = (SELECT staff_id FROM bookings WHERE id = :b) "
+            "WHERE account_id = :a"
+        ),
+        {"b": booking_id, "a": master},
+    )
+    await owner_session.commit()
     headers = await _sign_in(guarded, owner_session, master)
     refused = await guarded.post(f"/t/bookings/{booking_id}/confirm", headers=headers)
     assert refused.status_code == 403  # the role is refused before the booking is looked at
