@@ -12,6 +12,7 @@ from litestar import Router
 from app.routes.dashboard import (
     account,
     bookings,
+    calendar,
     catalog,
     clients,
     home,
@@ -36,6 +37,7 @@ ROUTER = Router(
         *team.ROUTES,
         *settings.ROUTES,
         *bookings.ROUTES,
+        *calendar.ROUTES,
         *clients.ROUTES,
         *inbox.ROUTES,
         *lists.ROUTES,
