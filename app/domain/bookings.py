@@ -1165,7 +1165,7 @@ _HISTORY = text(
     "SELECT a.at, a.action, a.actor_kind, (SELECT st.name FROM staff st "
     "WHERE st.business_id = a.business_id AND st.account_id = a.actor_account_id "
     "AND a.actor_kind = 'staff' ORDER BY st.id LIMIT 1) AS actor_name FROM audit_log a "
-    "WHERE a.business_id = :b AND a.entity = 'booking' AND a.entity_id = :id "
+    "WHERE a.business_id = :b AND a.entity = 'booking' AND a.entity_id IN (:id, :moved_from) "
     "ORDER BY a.at, a.id LIMIT 200"
 )
 _CLIENT_OF = text("SELECT name, phone FROM clients WHERE business_id = :b AND id = :id")
@@ -1209,7 +1209,11 @@ async def booking_panel(
         client = (
             await session.execute(_CLIENT_OF, {"b": business.id, "id": booking.client_id})
         ).first()
-        rows = await session.execute(_HISTORY, {"b": business.id, "id": booking.id})
+        # a moved booking is a new row: its history begins with the one it was moved from
+        moved_from = booking.rescheduled_from_id or booking.id
+        rows = await session.execute(
+            _HISTORY, {"b": business.id, "id": booking.id, "moved_from": moved_from}
+        )
         zone = ZoneInfo(business.timezone)
         history = [
             HistoryEntry(at=r.at.astimezone(zone), action=r.action, actor_kind=r.actor_kind,

@@ -157,7 +157,9 @@ async def test_reschedule_moves_to_a_free_time_and_tells_the_client(
     assert (row.status, row.staff_id, row.s) == ("confirmed", business.staff_ids[1], new_start)
     assert await queued(owner_session, new_id, "booking.rescheduled") == [account.id]
     assert "booking.reschedule" in await audited(owner_session, "booking", booking_id)
-    assert (await client.get(moved.headers["location"])).status_code == 200
+    moved_panel = await client.get(moved.headers["location"])
+    assert moved_panel.status_code == 200
+    assert "Перенесено на другое время" in moved_panel.text  # the old booking's history comes along
 
     # a local time from the form's datetime-local, in the business's zone
     later = local_start(business, 5, time(11))
