@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.session import Database
 from app.domain import audit, outbox
 from app.domain.audit import Actor
+from app.domain.bookings import _client_locale as client_locale
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.members import Member
 from app.domain.messages import clean_body
@@ -406,11 +407,8 @@ async def reply(
             .values(read_at=now)
         )
         if booking.account_id is not None:
-            locale = (
-                await s.execute(
-                    select(Business.default_locale).where(Business.id == member.business_id)
-                )
-            ).scalar_one()
+            business = await s.get_one(Business, member.business_id)
+            locale = await client_locale(s, booking, business)
             await outbox.enqueue(
                 s,
                 [

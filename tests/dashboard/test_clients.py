@@ -77,9 +77,9 @@ async def seed_client(
     return Seeded(client_id, account.id if account else None, booking_ids)
 
 
-async def person(session: AsyncSession, *, email: str | None = None) -> Account:
+async def person(session: AsyncSession, *, email: str | None = None, locale: str = "ru") -> Account:
     account = Account(
-        name="Person", email=email, telegram_id=next_telegram_id(), locale="ru",
+        name="Person", email=email, telegram_id=next_telegram_id(), locale=locale,
         avatar=b"\x89PNG-avatar-bytes",
     )  # fmt: skip
     session.add(account)
