@@ -989,6 +989,16 @@ async def reschedule_booking(
         # the new booking needs only the client's account id; a member of the business may not
         # read the account itself (row-level security), so it is not loaded
         _within_reach(by, booking)
+        if (
+            isinstance(by, Member)
+            and not by.at_least("admin")
+            and new_staff_id
+            not in (
+                None,
+                booking.staff_id,
+            )
+        ):  # a master moves their own booking within their own column
+            raise ValidationFailed(fields={"staff_id": gettext(N_("Choose a master."))})
         account = Account(id=booking.account_id) if booking.account_id else None
         moved = await reschedule_booking_in(
             session, business, booking, new_start=new_start, new_staff_id=new_staff_id,

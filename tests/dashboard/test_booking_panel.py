@@ -379,6 +379,13 @@ async def test_a_master_reaches_only_their_own_bookings(
     assert await snapshot(owner_session, colleagues) == before
     # their own booking opens, and they may move it only within their own column
     assert (await client.get(f"/dashboard/bookings/{own}")).status_code == 200
+    elsewhere = await client.post(
+        f"/dashboard/bookings/{own}/reschedule",
+        data=form(csrf, start=local_start(business, 4, time(15)).isoformat(),
+                  staff_id=str(business.staff_ids[1])),
+    )  # fmt: skip
+    assert elsewhere.status_code == 422 and 'id="e-staff_id"' in elsewhere.text
+    assert await status_of(owner_session, own) == "confirmed"
     sent = await client.post(
         f"/dashboard/bookings/{own}/messages", data=form(csrf, body="Жду вас"),
         follow_redirects=False,
