@@ -11,6 +11,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from app.db.session import Database
 from app.domain import audit
 from app.domain.audit import Actor
-from app.domain.errors import ValidationFailed
+from app.domain.errors import NotFound, ValidationFailed
 from app.domain.members import Member
 from app.i18n import N_, gettext, localized, money
 from app.models import Business
@@ -239,3 +240,77 @@ def _cell(value: str | None) -> str:
     if text_[:1] == "+" and text_[1:].isdigit():  # a phone number in E.164: data, not a formula
         return text_
     return "'" + text_ if text_[:1] in ("=", "+", "-", "@", "\t", "\r") else text_
+
+
+# --- the owner's audit view -------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+_AUDIT = text(
+    "SELECT id, seq, at, actor_account_id, actor_kind, action, entity, entity_id "
+    "FROM audit_log WHERE business_id = :b ORDER BY seq DESC LIMIT :limit OFFSET :offset"
+)
+_PROBLEMS = text("SELECT seq, audit_id, problem FROM audit_chain_problems()")
+_NAMES = text("SELECT account_id, name, email FROM pz_team_members(:b)")
+
+ACTOR_KINDS = {
+    "client": N_("Client"),
+    "staff": N_("Team"),
+    "operator": N_("PoZapisi support"),
+    "system": N_("System"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    seq: int
+    at: datetime
+    actor_kind: str
+    actor_name: str | None  # a team member's name; a client is never named here
+    action: str
+    entity: str
+    entity_id: int | None
+    broken: str | None  # the chain's problem at this entry, if any
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    page: int
+    has_next: bool
+    intact: bool  # the whole chain of this business verifies
+    problems: list[tuple[int, str]]  # (seq, problem) of every broken link
+
+
+def _entry(r: Any, zone: ZoneInfo, names: dict[int, str], broken: dict[int, str]) -> AuditEntry:
+    return AuditEntry(
+        id=r.id, seq=r.seq, at=r.at.astimezone(zone), actor_kind=r.actor_kind,
+        actor_name=names.get(r.actor_account_id) if r.actor_kind == "staff" else None,
+        action=r.action, entity=r.entity, entity_id=r.entity_id, broken=broken.get(r.seq),
+    )  # fmt: skip
+
+
+async def audit_trail(db: Database, by: Member, *, page: int = 1) -> AuditPage:
+    """A page of the business's audit log, newest first, with the verification of its whole
+    hash chain (``audit_chain_problems``: the same checks as ``audit_verify``, one chain).
+    Owners only: the caller's guard says so, and the domain checks again."""
+    if not by.at_least("owner"):
+        raise NotFound()
+    page = page if 0 < page <= MAX_PAGE else 1
+    async with db.transaction(business_id=by.business_id, account_id=by.account_id) as session:
+        business = await session.get(Business, by.business_id)
+        assert business is not None
+        zone = ZoneInfo(business.timezone)
+        rows = (await session.execute(_AUDIT, {
+            "b": by.business_id, "limit": AUDIT_PAGE_SIZE + 1,
+            "offset": (page - 1) * AUDIT_PAGE_SIZE,
+        })).all()  # fmt: skip
+        problems = [(r.seq, r.problem) for r in await session.execute(_PROBLEMS)]
+        names = {
+            r.account_id: r.name or r.email for r in await session.execute(
+                _NAMES, {"b": by.business_id})
+        }  # fmt: skip
+    broken = dict(problems)
+    entries = [_entry(r, zone, names, broken) for r in rows[:AUDIT_PAGE_SIZE]]
+    return AuditPage(entries=entries, page=page, has_next=len(rows) > AUDIT_PAGE_SIZE,
+                     intact=not problems, problems=problems)  # fmt: skip

@@ -9,13 +9,14 @@ from .bookings import Booking, Message
 from .businesses import Business, Invitation, Location, Membership
 from .catalog import Service, Staff, StaffService
 from .clients import Client
+from .feeds import CalendarFeed
 from .outbox import Notification
 from .privacy import Consent, ConsentTechnical, DataRequest, PolicyVersion
 from .schedule import Holiday, ScheduleOverride, TimeOff, WorkingHours
 
 __all__ = [
     "Account", "AccountToken", "AuditChainHead", "AuditDetails", "AuditLog", "Base", "Booking", "Business",
-    "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invitation", "Invoice", "Location",
+    "CalendarFeed", "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invitation", "Invoice", "Location",
     "Membership", "Message", "Notification", "OtpChallenge", "Payment", "Plan", "PolicyVersion",
     "ScheduleOverride", "SecurityEvent", "Service", "Session", "Staff", "StaffService",
     "Subscription", "TimeOff", "WorkingHours",

@@ -151,3 +151,47 @@ async def test_the_list_pages(
     assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
     second = await client.get("/dashboard/bookings", params={"page": 2})
     assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+
+
+async def test_the_owner_sees_the_audit_log_and_whether_its_chain_verifies(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business = await new_business(owner_session, auto_confirm=False)
+    other = await new_business(owner_session, auto_confirm=False)
+    await client_books(client, other, days_ahead=2, at=time(10))
+    assert business.owner_account_id is not None
+    await sign_in_as(client, owner_session, settings, business.owner_account_id)
+    day = local_start(business, 2).date().isoformat()
+    assert (
+        await client.get("/dashboard/bookings.csv", params={"from": day, "to": day})
+    ).status_code == 200
+
+    shown = await client.get("/dashboard/audit")
+    assert shown.status_code == 200
+    assert "bookings.export" in shown.text
+    assert "booking.created" not in shown.text  # the other business's entries stay theirs
+    assert "audit-intact" in shown.text
+
+    entry = await owner_session.scalar(
+        text("SELECT id FROM audit_log WHERE business_id = :b AND action = 'bookings.export'"),
+        {"b": business.id},
+    )
+    await owner_session.execute(text("SET LOCAL session_replication_role = replica"))
+    await owner_session.execute(
+        text("UPDATE audit_log SET action = 'bookings.forged' WHERE id = :i"), {"i": entry}
+    )
+    await owner_session.commit()
+    tampered = await client.get("/dashboard/audit")
+    assert tampered.status_code == 200
+    assert "audit-broken" in tampered.text and "content altered" in tampered.text
+    assert "audit-intact" not in tampered.text
+
+
+async def test_admins_and_masters_may_not_see_the_audit_log(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business = await new_business(owner_session)
+    for role in ("admin", "master"):
+        person = await add_member(owner_session, business.id, role)
+        await sign_in_as(client, owner_session, settings, person.account_id)
+        assert (await client.get("/dashboard/audit")).status_code == 403

@@ -317,6 +317,15 @@ INVENTORY: dict[str, dict[str, str]] = {
         "used_at": N,
         "created_at": N,
     },
+    "calendar_feeds": {
+        "id": N,
+        "business_id": N,
+        "staff_id": N,
+        "token_hash": N,  # a digest of a random secret: says nothing about the person
+        "include_phone": N,
+        "created_at": N,
+        "revoked_at": N,
+    },
     "invitations": {
         "id": N,
         "business_id": N,

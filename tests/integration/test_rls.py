@@ -31,6 +31,7 @@ pytestmark = pytest.mark.both_servers
 PRIVATE = (
     "memberships",
     "invitations",
+    "calendar_feeds",
     "time_off",
     "clients",
     "bookings",
@@ -269,6 +270,12 @@ async def _arrange(urls: DatabaseUrls) -> World:
                 "VALUES ($1, 'admin', 'invitee@example.com', md5(random()::text), $2)",
                 business.id,
                 at(0, days=7),
+            )
+            await conn.execute(
+                "INSERT INTO calendar_feeds (business_id, staff_id, token_hash) "
+                "VALUES ($1, $2, md5(random()::text))",
+                business.id,
+                business.staff_ids[0],
             )
             # the audit chain: one entry per business, with personal details in audit_details
             await conn.execute(
@@ -574,6 +581,7 @@ async def test_tenant_b_cannot_modify_a_rows(world: World, table: str, action: s
 INSERTABLE = (
     "memberships",
     "invitations",
+    "calendar_feeds",
     "locations",
     "staff",
     "services",
@@ -601,6 +609,11 @@ def insert_statements(world: World) -> dict[str, tuple[str, list[Any]]]:
             "INSERT INTO invitations (business_id, role, phone, token_hash, expires_at) "
             "VALUES ($1, 'master', '+77010000099', md5(random()::text), now() + interval '1 day')",
             [],
+        ),
+        "calendar_feeds": (
+            "INSERT INTO calendar_feeds (business_id, staff_id, token_hash) "
+            "VALUES ($1, $2, md5(random()::text))",
+            [a.staff_ids[0]],
         ),
         "locations": ("INSERT INTO locations (business_id, name) VALUES ($1, 'Branch')", []),
         "staff": ("INSERT INTO staff (business_id, name) VALUES ($1, 'Intruder')", []),

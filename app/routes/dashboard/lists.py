@@ -14,7 +14,7 @@ from app.domain import booking_lists
 from app.domain.errors import ValidationFailed
 from app.routes.dashboard.render import field_errors, page
 from app.routes.deps import DB, ActingMember, SignedInDashboard
-from app.security.dashboard import ANY_MEMBER, staff_actor
+from app.security.dashboard import ANY_MEMBER, OWNER, staff_actor
 
 
 @get("/bookings", name="dashboard:bookings", dependencies=ANY_MEMBER, include_in_schema=False)
@@ -54,4 +54,15 @@ async def bookings_csv(
     )  # fmt: skip
 
 
-ROUTES = [bookings_list, bookings_csv]
+@get("/audit", name="dashboard:audit", dependencies=OWNER, include_in_schema=False)
+async def audit_view(
+    request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
+) -> Response[Any]:
+    raw = request.query_params.get("page") or "1"
+    number = int(raw) if raw.isdigit() and len(raw) < 6 else 1
+    trail = await booking_lists.audit_trail(db, member, page=number)
+    return page(request, dashboard, "dashboard/lists/audit.html", trail=trail,
+                kinds=booking_lists.ACTOR_KINDS)  # fmt: skip
+
+
+ROUTES = [bookings_list, bookings_csv, audit_view]
