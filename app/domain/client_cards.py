@@ -6,8 +6,8 @@ account, e-mail, Telegram id or avatar), and every read is scoped to the member'
 (the transaction's tenant; row-level security is the second wall).
 
 Threads are the client's messages about their bookings (app.domain.messages); a reply is
-attached to the client's latest booking so the client reads it under that booking, and goes to
-them through the outbox as ``message.business`` — the one way the business writes to a client."""
+attached to the client's latest booking so the client reads it under that booking, written by
+``bookings.reply_to_client`` (the thread, and ``message.business`` through the outbox)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
-from app.domain import audit, outbox
+from app.domain import audit, bookings
 from app.domain.audit import Actor
-from app.domain.bookings import _client_locale as client_locale
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.members import Member
 from app.domain.messages import clean_body
@@ -364,63 +363,24 @@ async def mark_read(
 
 async def reply(
     db: Database, member: Member, client_id: int, *, body: str, now: datetime | None = None
-) -> ThreadMessage:
-    """The business writes to the client, under the client's latest booking here; the client
-    (when they have an account to reach) is told through the outbox. Replying reads the
-    thread: the client's messages before it are marked read."""
-    text_ = clean_body(body)
-    now = now or datetime.now(UTC)
+) -> int:
+    """The business writes to the client about their latest booking here: the one way a
+    business writes to a client, ``bookings.reply_to_client`` (the thread, and the client told
+    through the outbox when they have an account to reach). The booking's id."""
+    clean_body(body)  # an empty or too long reply is refused before anything is read
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         client = await _client(s, member, client_id)
-        booking = (
+        booking_id = (
             await s.execute(
-                select(Booking)
+                select(Booking.id)
                 .where(Booking.business_id == member.business_id, Booking.client_id == client.id)
                 .order_by(Booking.starts_at.desc())
                 .limit(1)
             )
         ).scalar_one_or_none()
-        if booking is None:
-            raise ValidationFailed(
-                fields={"body": gettext(N_("This client has no booking to write about."))}
-            )
-        message = Message(
-            business_id=member.business_id,
-            client_id=client.id,
-            booking_id=booking.id,
-            sender="business",
-            author_account_id=member.account_id,
-            body=text_,
-            created_at=now,
+    if booking_id is None:
+        raise ValidationFailed(
+            fields={"body": gettext(N_("This client has no booking to write about."))}
         )
-        s.add(message)
-        await s.flush()
-        await s.execute(
-            update(Message)
-            .where(
-                Message.business_id == member.business_id,
-                Message.client_id == client.id,
-                Message.sender == "client",
-                Message.read_at.is_(None),
-                Message.id < message.id,
-            )
-            .values(read_at=now)
-        )
-        if booking.account_id is not None:
-            business = await s.get_one(Business, member.business_id)
-            locale = await client_locale(s, booking, business)
-            await outbox.enqueue(
-                s,
-                [
-                    outbox.Outgoing(
-                        event="message.business",
-                        scheduled_at=now,
-                        account_id=booking.account_id,
-                        business_id=member.business_id,
-                        booking_id=booking.id,
-                        locale=locale,
-                        payload={"message_id": message.id, "code": booking.public_code},
-                    )
-                ],
-            )
-        return ThreadMessage(message.id, "business", message.body, message.created_at, None)
+    await bookings.reply_to_client(db, booking_id, by=member, body=body, now=now)
+    return int(booking_id)
