@@ -98,6 +98,7 @@ async def test_a_taken_time_is_409_and_keeps_what_was_typed(
     assert 'value="Second Person"' in again.text
     assert 'value="+7 702 000 11 22"' in again.text
     assert 'class="error form-error"' in again.text
+    assert f'name="csrf_token" value="{csrf_of(again.text)}"' in again.text
 
 
 async def test_bad_input_is_422_beside_the_fields(
@@ -178,6 +179,7 @@ async def test_another_business_staff_is_404(
     form_page = await client.get("/dashboard/bookings/new",
                                  params={"staff": business.staff_ids[0], "start": start.isoformat()})  # fmt: skip
     assert form_page.status_code == 200 and 'name="client_phone"' in form_page.text
+    assert f'name="csrf_token" value="{csrf_of(form_page.text)}"' in form_page.text
 
 
 async def _count_statements(db: Database, member: Member, day: date) -> tuple[int, int]:
