@@ -178,7 +178,8 @@ async def test_another_business_and_its_bookings_are_out_of_reach(
 ) -> None:  # type: ignore[no-untyped-def]
     _business, booking_id = await _pending_booking(db, owner_session)
     other, _other_booking = await _pending_booking(db, owner_session)
-    owner_elsewhere = await _person(owner_session, other.id, "owner")
+    owner_elsewhere = other.owner_account_id  # the other business's one owner
+    assert owner_elsewhere is not None
     headers = await _sign_in(guarded, owner_session, owner_elsewhere)
     # working in their own business, naming another business's booking: not found (RLS and
     # the domain's lookup by the member's business both hide it), and nothing changes
