@@ -33,7 +33,7 @@ PAGE_SIZE = 30
 VISITS_SHOWN = 500
 THREAD_SHOWN = 500
 INBOX_SHOWN = 100
-NOTES_MAX = 2000
+NOTES_MAX = bookings.NOTES_MAX  # the booking panel appends its notes to the same card
 TAG_MAX = 40
 TAGS_MAX = 20
 Q_MAX = 120
@@ -244,7 +244,7 @@ def clean_tags(raw: str | None) -> list[str]:
 def clean_notes(raw: str | None) -> str | None:
     notes = (raw or "").strip()
     if len(notes) > NOTES_MAX:
-        raise ValidationFailed(fields={"notes": gettext(N_("At most 2000 characters."))})
+        raise ValidationFailed(fields={"notes": gettext(N_("At most 4000 characters."))})
     return notes or None
 
 

@@ -262,6 +262,14 @@ async def test_notes_and_tags_are_saved_audited_and_checked(
     page = await client.get(url)
     assert "Любит кофе" in page.text and "постоянный" in page.text
 
+    # the booking panel appends its notes to the card: a card holds as many as it allows
+    longest = await client.post(url, data=form(csrf, notes="n" * client_cards.NOTES_MAX, tags=""),
+                                follow_redirects=False)  # fmt: skip
+    assert longest.status_code == 303
+    over = await client.post(url, data=form(csrf, notes="n" * (client_cards.NOTES_MAX + 1)))
+    assert over.status_code == 422 and 'id="e-notes"' in over.text
+    await client.post(url, data=form(csrf, notes="Любит кофе", tags="vip, постоянный"))
+
     too_long = await client.post(url, data=form(csrf, notes="x", tags="t" * 41))
     assert too_long.status_code == 422
     assert 'id="e-tags"' in too_long.text
