@@ -25,7 +25,7 @@ from app.domain.availability_reader import Offer, Schedule, build_query
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.members import Member
 from app.i18n import N_, gettext
-from app.models import Business, Service, Staff
+from app.models import Business, Service, Staff, StaffService
 
 VIEWS = ("day", "week")
 STEP_MIN = 15
@@ -146,8 +146,8 @@ def parse_query(
             staff = int(raw_staff)
         else:
             errors["staff"] = gettext(N_("Choose a master from the list."))
-    if errors:
-        raise ValidationFailed(fields=errors)
+    if errors:  # the page names what is wrong: the calendar has no form to put it beside
+        raise ValidationFailed(" ".join(errors.values()), fields=errors)
     return day, view, staff
 
 
@@ -400,6 +400,23 @@ async def book_walk_in(
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         business = await s.get(Business, member.business_id)
         assert business is not None
+        performs = await s.scalar(
+            select(StaffService.staff_id).where(
+                StaffService.business_id == member.business_id,
+                StaffService.staff_id == wanted.staff_id,
+                StaffService.service_id == wanted.service_id,
+            )
+        )
+        ours = await s.scalar(
+            select(Staff.id).where(
+                Staff.business_id == member.business_id, Staff.id == wanted.staff_id
+            )
+        )
+        if performs is None and ours is not None:
+            # one of this business's masters who does not do this service: bad input, beside
+            # the field (another business's master or service stays NotFound)
+            message = gettext(N_("This master does not perform this service."))
+            raise ValidationFailed(fields={"service_id": message})
         booking, _ = await bookings.create_booking_in(
             s, business, wanted, account=None, actor=actor
         )

@@ -113,6 +113,10 @@ async def test_bad_input_is_422_beside_the_fields(
         ({"start": start.replace(tzinfo=None).isoformat()}, "start"),
         ({"service_id": "x"}, "service_id"),
         ({"staff_id": ""}, "staff_id"),
+        (
+            {"service_id": business.short_service_id, "staff_id": business.staff_ids[1]},
+            "service_id",
+        ),
     ]
     for change, name in cases:
         response = await client.post(
@@ -126,6 +130,8 @@ async def test_bad_input_is_422_beside_the_fields(
                    {"staff": "abc"}, {"staff": "0"}):  # fmt: skip
         response = await client.get("/dashboard/calendar", params=params)
         assert response.status_code == 422, params
+    response = await client.get("/dashboard/calendar", params={"view": "month"})
+    assert "Выберите вид: день или неделя." in response.text  # named, in the language
     # nothing was written
     count = (
         await owner_session.execute(
@@ -229,3 +235,18 @@ async def test_the_calendar_reads_a_fixed_number_of_statements(
     (few, drawn_few), (many, drawn_many) = counts
     assert drawn_few == 10 and drawn_many == 40
     assert few == many
+
+
+async def test_with_htmx_a_walk_in_answers_201_with_the_calendar(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    business, csrf = await _owner(client, owner_session, settings)
+    start = local_start(business, days_ahead=4, at=time(16))
+    response = await client.post(
+        "/dashboard/bookings", data=form(csrf, **_walk_in(business, start)),
+        headers={"HX-Request": "true"}, follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 201
+    assert "Aigerim Walk" in response.text and "16:00–17:00" in response.text
+    assert response.headers["HX-Push-Url"].endswith(f"date={start.date().isoformat()}&view=day")
+    assert "<html" not in response.text
