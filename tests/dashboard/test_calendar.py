@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
-from app.domain import calendar
+from app.domain import bookings, calendar
 from app.domain.audit import Actor
 from app.domain.members import Member
+from app.models import Holiday, TimeOff
 from app.settings import Settings
 from tests.factories import BusinessFixture, local_start, new_business
 from tests.support.dashboard import add_member, csrf_of, form, sign_in_as
@@ -250,3 +252,40 @@ async def test_with_htmx_a_walk_in_answers_201_with_the_calendar(
     assert "Aigerim Walk" in response.text and "16:00–17:00" in response.text
     assert response.headers["HX-Push-Url"].endswith(f"date={start.date().isoformat()}&view=day")
     assert "<html" not in response.text
+
+
+async def test_the_schedule_is_shaded_and_cancelled_bookings_leave_the_grid(
+    db: Database, owner_session: AsyncSession
+) -> None:
+    business = await new_business(owner_session)
+    assert business.owner_account_id is not None
+    owner = Member(business.owner_account_id, business.id, "owner")
+    first, second = business.staff_ids
+    start = local_start(business, days_ahead=3, at=time(10))
+    day = start.date()
+    # time off for the second master 15:00-16:00, the business closed the day after
+    zone = ZoneInfo(business.timezone)
+    owner_session.add(TimeOff(business_id=business.id, staff_id=second, period=Range(
+        datetime.combine(day, time(15), tzinfo=zone), datetime.combine(day, time(16), tzinfo=zone))))  # fmt: skip
+    owner_session.add(Holiday(business_id=business.id, on_date=day + timedelta(days=1)))
+    await owner_session.commit()
+    actor = Actor(account_id=business.owner_account_id, kind="staff")
+    fields = {k: str(v) for k, v in _walk_in(business, start).items()}
+    made = await calendar.book_walk_in(db, owner, fields, actor=actor)
+    shown = await calendar.calendar(db, owner, day=day)
+    columns = {c.staff_id: c for c in shown.columns}
+    row_of = {t: i for i, t in enumerate(shown.rows)}
+    booked = columns[first].cells[row_of[time(10)]]
+    assert booked.kind == "booking" and booked.rows == 4 and booked.blocks[0].id == made.id
+    assert columns[first].cells[row_of[time(11)]].kind == "blocked"  # the 10 minutes after
+    assert columns[first].cells[row_of[time(13)]].kind == "off"  # the lunch break
+    assert columns[first].cells[row_of[time(9)]].kind == "work"
+    assert columns[second].cells[row_of[time(15)]].kind == "blocked"  # time off
+    assert columns[second].cells[row_of[time(16)]].kind == "work"
+    closed = await calendar.calendar(db, owner, day=day + timedelta(days=1))
+    assert all(c.closed for c in closed.columns)
+    assert {cell.kind for c in closed.columns for cell in c.cells.values()} == {"closed"}
+    # cancelled: no longer drawn
+    await bookings.cancel_booking(db, made.id, by=owner, reason=None, actor=actor)
+    again = await calendar.calendar(db, owner, day=day)
+    assert all(not cell.blocks for c in again.columns for cell in c.cells.values())
