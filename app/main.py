@@ -29,6 +29,7 @@ from app.routes import dashboard as dashboard_routes
 from app.routes.api_docs import ApiDocsPage
 from app.routes.dashboard.setup import steps_bar
 from app.routes.errors import EXCEPTION_HANDLERS
+from app.routes.ical import ical_feed
 from app.security import dashboard, web
 from app.security.headers import context_middleware
 from app.settings import Settings, get_settings
@@ -109,6 +110,7 @@ def create_app(
             # the business dashboard: every page under /dashboard
             dashboard_routes.ROUTER,
             telegram_webhook.telegram_webhook,
+            ical_feed,  # a master's calendar feed: /ical/{token}.ics
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"
             ),

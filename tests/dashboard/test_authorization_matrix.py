@@ -109,6 +109,7 @@ ID_OF = {
     "override_id": "schedule_override",
     "time_off_id": "time_off",
     "holiday_id": "holiday",
+    "feed_id": "calendar_feed",
 }
 
 
@@ -180,6 +181,12 @@ async def arrange_a(owner_session: AsyncSession) -> World:
             "INSERT INTO holidays (business_id, on_date, name) VALUES (:b, :d, 'Matrix') "
             "RETURNING id",
             b=a.id, d=day + timedelta(days=1),
+        ),
+        "calendar_feed": await returning_id(
+            owner_session,
+            "INSERT INTO calendar_feeds (business_id, staff_id, token_hash) "
+            "VALUES (:b, :s, md5(random()::text) || md5(random()::text)) RETURNING id",
+            b=a.id, s=staff_id,
         ),
     }  # fmt: skip
     await owner_session.commit()

@@ -6,14 +6,16 @@ Every export is audited by the domain."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 
-from app.domain import booking_lists
+from app.domain import booking_lists, feeds
 from app.domain.errors import ValidationFailed
-from app.routes.dashboard.render import field_errors, page
+from app.routes.dashboard.render import field_errors, page, see_other
 from app.routes.deps import DB, ActingMember, SignedInDashboard
+from app.routes.params import PathId, staff_choice
+from app.routes.rendering import Form
 from app.security.dashboard import ANY_MEMBER, OWNER, staff_actor
 
 
@@ -65,4 +67,54 @@ async def audit_view(
                 kinds=booking_lists.ACTOR_KINDS)  # fmt: skip
 
 
-ROUTES = [bookings_list, bookings_csv, audit_view]
+def _feed_url(request: Request[Any, Any, Any], token: str) -> str:
+    path = request.app.route_reverse("ical:feed", filename=f"{token}.ics")
+    return f"{request.base_url.scheme}://{request.base_url.netloc}{path}"
+
+
+@get("/feeds", name="dashboard:feeds", dependencies=ANY_MEMBER, include_in_schema=False)
+async def feeds_page(
+    request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
+) -> Response[Any]:
+    listing = await feeds.list_feeds(db, member)
+    return page(request, dashboard, "dashboard/lists/feeds.html", listing=listing, errors={},
+                new_url=None, done=request.query_params.get("done"))  # fmt: skip
+
+
+@post("/feeds", name="dashboard:feed-create", dependencies=ANY_MEMBER, include_in_schema=False)
+async def feed_create(
+    request: Request[Any, Any, Any],
+    db: DB,
+    dashboard: SignedInDashboard,
+    member: ActingMember,
+    data: Annotated[dict[str, str], Form],
+) -> Response[Any]:
+    """A new feed; its address is shown on this answer only (it is kept as a digest)."""
+    try:
+        staff_id = staff_choice(data.get("staff_id"))
+        made = await feeds.create_feed(
+            db, member, staff_id=staff_id, include_phone=data.get("include_phone") == "1",
+            actor=staff_actor(request, member),
+        )  # fmt: skip
+    except ValidationFailed as refused:
+        listing = await feeds.list_feeds(db, member)
+        return page(request, dashboard, "dashboard/lists/feeds.html", status=422,
+                    listing=listing, errors=field_errors(refused), new_url=None,
+                    done=None)  # fmt: skip
+    listing = await feeds.list_feeds(db, member)
+    return page(request, dashboard, "dashboard/lists/feeds.html", status=201, listing=listing,
+                errors={}, new_url=_feed_url(request, made.token), done=None)  # fmt: skip
+
+
+@post(
+    "/feeds/{feed_id:int}/revoke", name="dashboard:feed-revoke", dependencies=ANY_MEMBER,
+    include_in_schema=False, status_code=303,
+)  # fmt: skip
+async def feed_revoke(
+    request: Request[Any, Any, Any], db: DB, member: ActingMember, feed_id: PathId
+) -> Response[Any]:
+    await feeds.revoke_feed(db, member, feed_id, actor=staff_actor(request, member))
+    return see_other(request.app.route_reverse("dashboard:feeds") + "?done=revoked")
+
+
+ROUTES = [bookings_list, bookings_csv, audit_view, feeds_page, feed_create, feed_revoke]
