@@ -58,6 +58,9 @@ async def test_a_walk_in_appears_on_the_calendar(
     assert "Aigerim Walk" in page.text
     assert "10:00–11:00" in page.text
     assert "cal-status-confirmed" in page.text
+    panel = page.text.split('class="cal-block', 1)[1].split('href="', 1)[1].split('"', 1)[0]
+    assert panel.startswith("/dashboard/bookings/")
+    assert (await client.get(panel)).status_code == 200  # the block opens the booking panel
     assert "Master 0" in page.text and "Master 1" in page.text
     # the empty slots open the new-booking form
     assert "/dashboard/bookings/new?staff=" in page.text
