@@ -29,6 +29,7 @@ SOURCES = ("mini_app", "dashboard", "api", "walk_in")
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
 MAX_EXPORT_DAYS = 366
+CLIENT_MAX = 120
 DEFAULT_DAYS = 30
 BOM = "\ufeff"
 
@@ -55,6 +56,8 @@ _ROWS = text(
     "AND (CAST(:staff AS bigint) IS NULL OR b.staff_id = CAST(:staff AS bigint)) "
     "AND (CAST(:status AS text) IS NULL OR b.status = CAST(:status AS text)) "
     "AND (CAST(:source AS text) IS NULL OR b.source = CAST(:source AS text)) "
+    "AND (CAST(:client AS text) IS NULL OR c.name ILIKE CAST(:client AS text) "
+    "OR c.phone LIKE CAST(:client AS text)) "
     "ORDER BY b.starts_at, b.id LIMIT :limit OFFSET :offset"
 )
 _MASTERS = text(
@@ -72,6 +75,7 @@ class Filters:
     staff_id: int | None = None
     status: str | None = None
     source: str | None = None
+    client: str | None = None  # part of a client's name or phone
     page: int = 1
 
 
@@ -137,12 +141,13 @@ def parse_filters(query: Mapping[str, str], *, need_period: bool = False) -> Fil
     source = (query.get("source") or "").strip() or None
     if source is not None and source not in SOURCES:
         errors["source"] = gettext(N_("Choose a source from the list."))
+    client = " ".join((query.get("client") or "").split())[:CLIENT_MAX] or None
     raw_page = (query.get("page") or "1").strip()
     page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) <= MAX_PAGE else 1
     if errors:
         raise ValidationFailed(fields=errors)
     return Filters(start=start, end=end, staff_id=staff_id, status=status, source=source,
-                   page=page)  # fmt: skip
+                   client=client, page=page)  # fmt: skip
 
 
 def _period(filters: Filters, zone: ZoneInfo) -> tuple[date, date]:
@@ -159,6 +164,14 @@ def _row(r: object, zone: ZoneInfo) -> ListedBooking:
         price_tiyn=r.price_tiyn, staff_id=r.staff_id, staff_name=r.staff_name,  # type: ignore[attr-defined]
         client_name=r.client_name, client_phone=r.client_phone,  # type: ignore[attr-defined]
     )  # fmt: skip
+
+
+def _like(value: str | None) -> str | None:
+    """A LIKE pattern matching the text anywhere, its own % and _ taken literally."""
+    if value is None:
+        return None
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _scope(by: Member, filters: Filters) -> int | None:
@@ -181,7 +194,7 @@ async def list_bookings(db: Database, by: Member, filters: Filters) -> BookingPa
         hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=zone)
         rows = await session.execute(_ROWS, {
             "b": by.business_id, "lo": lo, "hi": hi, "staff": staff, "status": filters.status,
-            "source": filters.source, "limit": PAGE_SIZE + 1,
+            "source": filters.source, "client": _like(filters.client), "limit": PAGE_SIZE + 1,
             "offset": (filters.page - 1) * PAGE_SIZE,
         })  # fmt: skip
         listed = [_row(r, zone) for r in rows]
@@ -208,7 +221,8 @@ async def export_csv(db: Database, by: Member, filters: Filters, *, actor: Actor
         hi = datetime.combine(filters.end + timedelta(days=1), time(), tzinfo=zone)
         rows = [_row(r, zone) for r in await session.execute(_ROWS, {
             "b": by.business_id, "lo": lo, "hi": hi, "staff": staff, "status": filters.status,
-            "source": filters.source, "limit": EXPORT_LIMIT, "offset": 0,
+            "source": filters.source, "client": _like(filters.client), "limit": EXPORT_LIMIT,
+            "offset": 0,
         })]  # fmt: skip
         await audit.record(
             session, actor=actor, action="bookings.export", entity="business",

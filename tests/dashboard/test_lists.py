@@ -120,6 +120,10 @@ async def test_the_list_filters_and_a_master_sees_only_their_own(
     assert "Второй клиент" in one.text and "Первый клиент" not in one.text
     cancelled = await client.get("/dashboard/bookings", params={"status": "cancelled"})
     assert "Первый клиент" not in cancelled.text and "No bookings in this period." in cancelled.text
+    by_client = await client.get("/dashboard/bookings", params={"client": "второй"})
+    assert "Второй клиент" in by_client.text and "Первый клиент" not in by_client.text
+    literal = await client.get("/dashboard/bookings", params={"client": "%"})
+    assert "Первый клиент" not in literal.text  # a % is a character, not a wildcard
     # another business's master id finds nothing of theirs
     theirs = await client.get("/dashboard/bookings", params={"staff": other.staff_ids[0]})
     assert theirs.status_code == 200 and "Чужой клиент" not in theirs.text
