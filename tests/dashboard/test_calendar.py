@@ -240,6 +240,7 @@ async def test_the_calendar_reads_a_fixed_number_of_statements(
     (few, drawn_few), (many, drawn_many) = counts
     assert drawn_few == 10 and drawn_many == 40
     assert few == many
+    assert few <= 8  # the business, its masters, the bookings, the schedule (+ the tenancy)
 
 
 async def test_with_htmx_a_walk_in_answers_201_with_the_calendar(
@@ -292,3 +293,18 @@ async def test_the_schedule_is_shaded_and_cancelled_bookings_leave_the_grid(
     await bookings.cancel_booking(db, made.id, by=owner, reason=None, actor=actor)
     again = await calendar.calendar(db, owner, day=day)
     assert all(not cell.blocks for c in again.columns for cell in c.cells.values())
+
+
+async def test_today_has_a_now_line(db: Database, owner_session: AsyncSession) -> None:
+    business = await new_business(owner_session)
+    assert business.owner_account_id is not None
+    owner = Member(business.owner_account_id, business.id, "owner")
+    zone = ZoneInfo(business.timezone)
+    now = datetime.combine(datetime.now(zone).date(), time(10, 7), tzinfo=zone)
+    shown = await calendar.calendar(db, owner, day=None, now=now)
+    assert shown.day == now.date() and shown.today == now.date()
+    marked = [(c.staff_id, cell.start.time()) for c in shown.columns
+              for cell in c.cells.values() if cell.now]  # fmt: skip
+    assert marked == [(business.staff_ids[0], time(10)), (business.staff_ids[1], time(10))]
+    other_day = await calendar.calendar(db, owner, day=now.date() + timedelta(days=1), now=now)
+    assert not any(cell.now for c in other_day.columns for cell in c.cells.values())
