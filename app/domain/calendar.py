@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -274,7 +273,7 @@ async def calendar(
             and b.end > origin
         ]
         current: Cell | None = None
-        current_end = 0
+        current_end = current_row = 0
         for b in mine:
             start_row = max(0, int((b.start - origin).total_seconds() // (STEP_MIN * 60)))
             end_row = min(count, -(-int((b.end - origin).total_seconds()) // (STEP_MIN * 60)))
@@ -283,11 +282,11 @@ async def calendar(
                 current.blocks.append(b)
                 if end_row > current_end:
                     current_end = end_row
-                    current.rows = current_end - start_of[id(current)]
+                    current.rows = current_end - current_row
                 continue
             current = Cell(start=origin + timedelta(minutes=STEP_MIN * start_row), kind="booking",
                            rows=end_row - start_row, blocks=[b])  # fmt: skip
-            start_of[id(current)] = start_row
+            current_row = start_row
             cells[start_row] = current
             current_end = end_row
         covered = {r for row, c in cells.items() for r in range(row, row + c.rows)}
@@ -317,7 +316,6 @@ async def calendar(
                 cells[row].now = True
         return Column(master.id, master.name, d, (master.id, d) in closed, cells)
 
-    start_of: dict[int, int] = {}
     columns = [column(m, d) for m in shown for d in days]
     return CalendarView(
         view=view, day=day, days=days, today=today, staff_id=chosen, masters=masters,
@@ -363,9 +361,9 @@ def parse_walk_in(form: Mapping[str, str]) -> bookings.BookingRequest:
     start = datetime.min
     raw_start = (form.get("start") or "").strip()
     try:
-        start = datetime.fromisoformat(raw_start) if 0 < len(raw_start) <= 40 else datetime.min
-        if start is datetime.min or start == datetime.min:
+        if not 0 < len(raw_start) <= 40:
             raise ValueError
+        start = datetime.fromisoformat(raw_start)
         if start.tzinfo is None:
             errors["start"] = gettext(N_("Give the time with its UTC offset."))
     except ValueError:
@@ -428,7 +426,3 @@ async def book_walk_in(
             end=end.astimezone(zone), staff_id=booking.staff_id,
             service_id=booking.service_id, created=True,
         )  # fmt: skip
-
-
-def as_dict(form: Mapping[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in form.items()}
