@@ -116,6 +116,7 @@ async def test_the_list_filters_and_a_master_sees_only_their_own(
     assert everything.status_code == 200
     assert "Первый клиент" in everything.text and "Второй клиент" in everything.text
     assert "Чужой клиент" not in everything.text
+    assert f'href="/dashboard/bookings/{first}"' in everything.text  # each opens its panel
     one = await client.get("/dashboard/bookings", params={"staff": business.staff_ids[1]})
     assert "Второй клиент" in one.text and "Первый клиент" not in one.text
     cancelled = await client.get("/dashboard/bookings", params={"status": "cancelled"})
