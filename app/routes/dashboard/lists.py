@@ -68,8 +68,10 @@ async def audit_view(
 
 
 def _feed_url(request: Request[Any, Any, Any], token: str) -> str:
+    """The feed's full address, on the site's public origin (a calendar app fetches it from
+    outside, not through whatever host this request came by)."""
     path = request.app.route_reverse("ical:feed", filename=f"{token}.ics")
-    return f"{request.base_url.scheme}://{request.base_url.netloc}{path}"
+    return request.app.state.settings.public_base_url.rstrip("/") + path
 
 
 @get("/feeds", name="dashboard:feeds", dependencies=ANY_MEMBER, include_in_schema=False)
