@@ -186,10 +186,20 @@ async def test_the_owner_sees_the_audit_log_and_whether_its_chain_verifies(
         text("UPDATE audit_log SET action = 'bookings.forged' WHERE id = :i"), {"i": entry}
     )
     await owner_session.commit()
-    tampered = await client.get("/dashboard/audit")
+    try:
+        tampered = await client.get("/dashboard/audit")
+    finally:
+        # put the entry back: the database is shared, and other tests verify every chain
+        await owner_session.execute(text("SET LOCAL session_replication_role = replica"))
+        await owner_session.execute(
+            text("UPDATE audit_log SET action = 'bookings.export' WHERE id = :i"), {"i": entry}
+        )
+        await owner_session.commit()
     assert tampered.status_code == 200
     assert "audit-broken" in tampered.text and "content altered" in tampered.text
     assert "audit-intact" not in tampered.text
+    mended = await client.get("/dashboard/audit")
+    assert "audit-intact" in mended.text
 
 
 async def test_admins_and_masters_may_not_see_the_audit_log(
