@@ -19,7 +19,7 @@ from sqlalchemy import text
 from app.db.session import Database
 from app.domain import audit
 from app.domain.audit import Actor
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import MAX_ID, NotFound, ValidationFailed
 from app.domain.members import Member
 from app.i18n import N_, gettext, localized, money
 from app.models import Business
@@ -131,7 +131,7 @@ def parse_filters(query: Mapping[str, str], *, need_period: bool = False) -> Fil
             errors["to"] = gettext(N_("Choose a period of at most 366 days."))
     staff_id: int | None = None
     if raw := (query.get("staff") or "").strip():
-        if raw.isdigit() and 0 < int(raw) < 2**63:
+        if raw.isdigit() and 0 < int(raw) <= MAX_ID:
             staff_id = int(raw)
         else:
             errors["staff"] = gettext(N_("Choose a master from the list."))

@@ -21,7 +21,7 @@ from app.db.session import Database
 from app.domain import bookings, otp
 from app.domain.audit import Actor
 from app.domain.availability_reader import Offer, Schedule, build_query
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import MAX_ID, NotFound, ValidationFailed
 from app.domain.members import Member
 from app.i18n import N_, gettext
 from app.models import Business, Service, Staff, StaffService
@@ -31,7 +31,6 @@ STEP_MIN = 15
 # the statuses drawn as blocks (a cancelled booking frees its time: it is not drawn)
 DRAWN = ("pending", "confirmed", "completed", "no_show")
 NAME_MAX = 120
-MAX_ID = 2**63 - 1
 
 _BOOKINGS = text(
     "SELECT b.id, b.staff_id, b.status, lower(b.period) AS start, upper(b.period) AS end, "

@@ -7,6 +7,10 @@ import math
 
 from app.i18n import N_
 
+# ids are bigint: a larger number is no id of ours (not found, never an overflow); the one
+# definition every layer checks against
+MAX_ID = 2**63 - 1
+
 
 class DomainError(Exception):
     code = "validation"

@@ -32,12 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.session import Database
 from app.domain import audit, avatars
 from app.domain.audit import Actor
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import MAX_ID, NotFound, ValidationFailed
 from app.domain.members import Member
 from app.i18n import LOCALES, N_, gettext
 from app.models import Service, Staff, StaffService
 
-MAX_ID = 2**63 - 1  # ids are bigint: a larger number is no id of ours (never an overflow)
 NAME_MAX = 120
 DURATION_MIN, DURATION_MAX = 5, 720  # the services table's own check
 BUFFER_MAX = 240

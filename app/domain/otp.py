@@ -42,7 +42,7 @@ from app.db.session import Database, set_context
 from app.domain import audit, outbox
 from app.domain.accounts import live_account
 from app.domain.audit import Actor, inet_or_none
-from app.domain.errors import DomainError, NotFound, RateLimited, ValidationFailed
+from app.domain.errors import MAX_ID, DomainError, NotFound, RateLimited, ValidationFailed
 from app.i18n import N_, gettext
 from app.models import Account
 
@@ -347,7 +347,7 @@ async def verify_code(
     of contact works only in a transaction acting for the account that asked for it.
     """
     now = now or datetime.now(UTC)
-    if not 0 < challenge_id < 2**63:  # a forged id must not reach the driver as an overflow
+    if not 0 < challenge_id <= MAX_ID:  # a forged id must not reach the driver as an overflow
         raise CodeInvalid()
     # an e-mail address has an @, a phone number never: the typed address names its channel
     channel = "email" if "@" in destination else "sms"

@@ -33,12 +33,11 @@ from app.db.session import Database
 from app.domain import audit
 from app.domain.audit import Actor
 from app.domain.business_days import PublicDay, public_days
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import MAX_ID, NotFound, ValidationFailed
 from app.domain.members import Member
 from app.i18n import N_, gettext
 from app.models import Business, Holiday, ScheduleOverride, Staff, TimeOff, WorkingHours
 
-MAX_ID = 2**63 - 1  # ids are bigint: a larger number is no id of ours (never an overflow)
 WEEKDAYS = tuple(range(7))  # 0 = Monday
 WORKDAYS = (1, 2, 3, 4)  # where "copy Monday" copies to: Tuesday to Friday
 INTERVALS_A_DAY = 4  # rows the forms offer; a day with more breaks than three is rare

@@ -6,10 +6,8 @@ from typing import Annotated
 
 from litestar.params import PathParameter
 
-from app.domain.errors import ValidationFailed
+from app.domain.errors import MAX_ID, ValidationFailed
 from app.i18n import N_, gettext
-
-MAX_ID = 2**63 - 1  # ids are bigint: anything larger is no id of ours, never an overflow
 
 # an id in a path: a bigint of ours, or the request names nothing we have
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
