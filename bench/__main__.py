@@ -57,9 +57,11 @@ from bench.http import (
 BOT_TOKEN = "123456:BENCH-bot-token-for-pozapisi"  # noqa: S105
 SECRET_KEY = "bench-secret-key-0123456789abcdef-0123456789"  # noqa: S105
 SLOT_TARGET_MS = 5.0
+CALENDAR_TARGET = 0.30  # issue 14: the day calendar against the bare asyncpg + Jinja page
 RATIOS = [
     # label, numerator, denominator, target
     ("availability / bare asyncpg+Jinja page", "availability", "bare_page", 0.5),
+    ("day calendar / bare asyncpg+Jinja page", "calendar", "bare_page", CALENDAR_TARGET),
     ("booking creation / bare constrained insert", "booking", "bare_insert", 0.4),
     ("bare audited insert / bare constrained insert", "bare_audited", "bare_insert", None),
     ("booking creation / bare audited insert", "booking", "bare_audited", None),
@@ -128,10 +130,11 @@ class Run:
         *,
         method: str = "GET",
         warm: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> LoadResult:
         if warm and self.warmup > 0:
-            self.gen.measure(name, url, posts, method=method, seconds=self.warmup)
-        result = self.gen.measure(name, url, posts, method=method)
+            self.gen.measure(name, url, posts, method=method, seconds=self.warmup, headers=headers)
+        result = self.gen.measure(name, url, posts, method=method, headers=headers)
         self.results.setdefault(key, []).append(result)
         note = ""
         if result.errors:
@@ -244,11 +247,24 @@ def _serving(name: str, target: str, env: dict[str, str], launcher: str, health:
         server.stop()
 
 
+def _check_calendar(url: str, desk: fixtures.Calendar) -> None:
+    """The signed-in owner gets the day with every booking drawn (not a redirect to sign-in,
+    which wrk would count as an answer)."""
+    shown = _check(httpx.get(url, headers={"Cookie": desk.cookie}), 200, "day calendar").text
+    drawn = shown.count('class="cal-block ')
+    if drawn != desk.bookings:
+        raise RuntimeError(f"day calendar: {drawn} bookings drawn, {desk.bookings} booked")
+
+
 def _http(
-    run: Run, db: fixtures.BenchDatabase, salon: fixtures.Salon, wide: fixtures.Wide
+    run: Run,
+    db: fixtures.BenchDatabase,
+    salon: fixtures.Salon,
+    wide: fixtures.Wide,
+    desk: fixtures.Calendar,
 ) -> Bookings:
     """Rounds of: the baseline server (plain, page, insert), then the app (availability, page,
-    booking). Only one of them runs at a time, so the benchmark never holds more database
+    day calendar, booking). Only one of them runs at a time, so the benchmark never holds more database
     connections than the app alone (2 workers x (10 + 10 overflow)) on a server that may be
     shared; the rounds give each ratio several pairs taken a minute apart at most."""
     from app.db.urls import to_libpq
@@ -290,6 +306,11 @@ def _http(
             run.measure("availability", "app: GET availability (1 day, staff=any)",
                         availability)  # fmt: skip
             run.measure("page", "app: GET /app/b/<slug> (booking page)", page)
+            day_view = f"{app.url}/dashboard/calendar?date={desk.day}&view=day"
+            if number == 1:
+                _check_calendar(day_view, desk)
+            run.measure("calendar", "app: GET /dashboard/calendar (day, 10x8 bookings)", day_view,
+                        headers={"Cookie": desk.cookie})  # fmt: skip
             bookings.warm_up(app.url)
             bookings.measure(app.url)
     if not stock:  # what uvicorn's --workers bug costs, measured on the plainest endpoint
@@ -307,6 +328,21 @@ def _ratios(run: Run, top: str, bottom: str) -> list[float]:
     """One ratio per round (both figures of a round were taken minutes apart at most)."""
     pairs = zip(run.results.get(top, []), run.results.get(bottom, []), strict=False)
     return [a.rps / b.rps for a, b in pairs if b.rps]
+
+
+# the pinned summary (issue 17): `TARGET <name> <value> <target> met|missed`, one line each
+TARGETS = [("dashboard_calendar_vs_bare", "calendar", "bare_page", CALENDAR_TARGET)]
+
+
+def _target_lines(run: Run) -> list[str]:
+    lines = []
+    for name, top, bottom, target in TARGETS:
+        values = _ratios(run, top, bottom)
+        if values:
+            value = statistics.median(values)
+            verdict = "met" if value >= target else "missed"
+            lines.append(f"TARGET {name} {value:.2f} {target:.2f} {verdict}")
+    return lines
 
 
 def _report(
@@ -397,7 +433,8 @@ def main() -> int:
         asyncio.run(fixtures.create_bare_tables(db.owner))
         salon = asyncio.run(fixtures.create_salon(db.owner))
         wide = asyncio.run(fixtures.create_wide(db.owner))
-        booked = _http(run, db, salon, wide)
+        desk = asyncio.run(fixtures.create_calendar(db.owner, SECRET_KEY))
+        booked = _http(run, db, salon, wide, desk)
         _say("(b2) a booking's database work alone …")
         db_floor = asyncio.run(
             floor.run(db, wide, booked.clients.used, seconds=seconds,
@@ -422,6 +459,8 @@ def main() -> int:
         f"{notify['saq_noop_jobs_per_s']:,.0f} jobs/s; ratio {notify['ratio']:.2f} "
         f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
     )
+    for target in _target_lines(run):
+        _say(target)
     return 0
 
 

@@ -5,6 +5,9 @@
   booking-page requests — the shape of ``bench/slots.py``'s scenario for one day;
 * a *wide* business (10 masters working 00:00-23:30 every day for a year, a 30-minute service
   on a 30-minute grid), so that thousands of booking requests each get their own free slot;
+* a *calendar* business (10 masters, 09:00-13:00 and 14:00-21:00, eight bookings per master on
+  the measured day: 80, issue 14) and a dashboard session of its owner, for the day calendar
+  and its live-update poll;
 * ``bench_items`` (20 rows), ``bench_slots`` (the gist exclusion constraint) and
   ``bench_insert_audited`` (that insert with an outbox row and an audit entry) for the bare
   baseline app.
@@ -195,6 +198,24 @@ async def _owner_session_run(owner_url: str, work):  # type: ignore[no-untyped-d
         await engine.dispose()
 
 
+@dataclass
+class Calendar:
+    slug: str
+    business_id: int
+    day: date  # the measured (local) day, with CALENDAR_BOOKINGS_PER_MASTER bookings a master
+    bookings: int
+    cookie: str  # "<name>=<token>" of the owner's dashboard session
+
+
+@dataclass
+class _Made:
+    business_id: int
+    service_id: int  # the main service
+    short_id: int  # the 30-minute one
+    staff_ids: list[int]
+    owner_id: int  # the owner's account
+
+
 async def _business(
     session: AsyncSession,
     *,
@@ -202,7 +223,7 @@ async def _business(
     hours: list[tuple[time, time]],
     service: dict[str, int],
     **rules: int,
-) -> tuple[int, int, list[int]]:
+) -> _Made:
     from app.models import (
         Account,
         Business,
@@ -244,7 +265,7 @@ async def _business(
     await session.flush()
     session.add(Membership(business_id=business.id, account_id=owner.id, role="owner"))
     await session.flush()
-    return business.id, main.id, [s.id for s in staff]
+    return _Made(business.id, main.id, short.id, [s.id for s in staff], owner.id)
 
 
 async def create_salon(owner_url: str, now: datetime | None = None) -> Salon:
@@ -257,11 +278,12 @@ async def create_salon(owner_url: str, now: datetime | None = None) -> Salon:
     day = (now.astimezone(ZoneInfo(ZONE)) + timedelta(days=2)).date()
 
     async def work(session: AsyncSession) -> Salon:
-        business_id, service_id, staff_ids = await _business(
+        made = await _business(
             session, slug=slug, hours=[(time(10), time(14)), (time(15), time(20))],
             service={"duration_min": 60, "buffer_after_min": 10},
         )  # fmt: skip
-        business = await session.get(Business, business_id)
+        service_id, staff_ids = made.service_id, made.staff_ids
+        business = await session.get(Business, made.business_id)
         assert business is not None
         zone = ZoneInfo(ZONE)
         # a busy day with a few gaps left: two free starts per master (20 slots)
@@ -288,12 +310,73 @@ async def create_wide(owner_url: str, now: datetime | None = None) -> Wide:
     first_day = (now.astimezone(ZoneInfo(ZONE)) + timedelta(days=2)).date()
 
     async def work(session: AsyncSession) -> Wide:
-        _business_id, service_id, staff_ids = await _business(
+        made = await _business(
             session, slug=slug, hours=[(WIDE_OPEN, WIDE_CLOSE)],
             service={"duration_min": WIDE_STEP_MIN}, slot_step_min=WIDE_STEP_MIN,
             min_notice_min=0, horizon_days=366,
         )  # fmt: skip
-        return Wide(slug=slug, service_id=service_id, staff_ids=staff_ids, first_day=first_day)
+        return Wide(slug=slug, service_id=made.service_id, staff_ids=made.staff_ids,
+                    first_day=first_day)  # fmt: skip
 
     result: Wide = await _owner_session_run(owner_url, work)
+    return result
+
+
+# (start, main service?) of a master's eight bookings: a full day in both halves, around the
+# lunch break; every other master starts 15 minutes later so the columns differ
+CALENDAR_DAY = [
+    (time(9), True), (time(10, 15), False), (time(11), True), (time(12, 15), False),
+    (time(14), True), (time(15, 30), False), (time(17), True), (time(19), False),
+]  # fmt: skip
+CALENDAR_BOOKINGS_PER_MASTER = len(CALENDAR_DAY)
+
+
+async def create_calendar(owner_url: str, secret_key: str, now: datetime | None = None
+                          ) -> Calendar:  # fmt: skip
+    """The calendar business: 10 masters, 80 bookings by walk-in clients (each a client card
+    with a name and a phone) on the measured day, and a dashboard session of its owner made
+    the way sign-in makes one (``sessions.issue``, working in this business)."""
+    from app.domain import bookings
+    from app.domain.audit import SYSTEM
+    from app.models import Business
+    from app.security import sessions
+
+    now = now or datetime.now(UTC)
+    slug = f"bench-calendar-{uuid.uuid4().hex[:8]}"
+    day = (now.astimezone(ZoneInfo(ZONE)) + timedelta(days=2)).date()
+
+    async def work(session: AsyncSession) -> Calendar:
+        made = await _business(
+            session, slug=slug, hours=[(time(9), time(13)), (time(14), time(21))],
+            service={"duration_min": 60, "buffer_after_min": 10},
+        )  # fmt: skip
+        business = await session.get(Business, made.business_id)
+        assert business is not None
+        zone = ZoneInfo(ZONE)
+        count = 0
+        for rank, staff_id in enumerate(made.staff_ids):
+            shift = timedelta(minutes=(rank % 2) * 15)
+            for at, main in CALENDAR_DAY:
+                start = datetime.combine(day, at, tzinfo=zone) + shift
+                await bookings.create_booking_in(
+                    session, business,
+                    bookings.BookingRequest(
+                        service_id=made.service_id if main else made.short_id,
+                        staff_id=staff_id, start=start, source="walk_in",
+                        client_name=f"Клиентка {rank}-{count}",
+                        client_phone=f"+7701{5550000 + count:07d}",
+                    ),
+                    account=None, actor=SYSTEM, now=now,
+                )  # fmt: skip
+                count += 1
+        token, info = await sessions.issue(
+            session, account_id=made.owner_id, kind="dashboard", key=secret_key,
+            ip="127.0.0.1", user_agent="bench",
+        )  # fmt: skip
+        await sessions.choose_business(session, info.id, made.business_id)
+        cookie = f"{sessions.COOKIE_NAMES['dashboard']}={token}"
+        return Calendar(slug=slug, business_id=made.business_id, day=day, bookings=count,
+                        cookie=cookie)  # fmt: skip
+
+    result: Calendar = await _owner_session_run(owner_url, work)
     return result

@@ -222,17 +222,23 @@ class LoadGenerator:
         *,
         method: str = "GET",
         seconds: float | None = None,
+        headers: dict[str, str] | None = None,
+        connections: int | None = None,
     ) -> LoadResult:
-        """One measurement: ``posts`` (each sent at most once) or a bodiless ``method``."""
+        """One measurement: ``posts`` (each sent at most once) or a bodiless ``method``, with
+        ``headers`` on every request (a session cookie, say), from ``connections`` (default:
+        the generator's)."""
         seconds = seconds or self.seconds
+        connections = connections or self.connections
         if self.wrk:
-            return self._wrk(name, url, posts, method, seconds)
+            return self._wrk(name, url, posts, method, seconds, headers or {}, connections)
         total = min(self.fallback_requests, len(posts)) if posts else self.fallback_requests
         if seconds < self.seconds:  # a warm-up
             total = max(50, total // 5)
-        return asyncio.run(
-            python_load(name, url, posts, total=total, concurrency=self.connections, method=method)
+        load = python_load(
+            name, url, posts, total=total, concurrency=connections, method=method, headers=headers
         )
+        return asyncio.run(load)
 
     def _wrk(
         self,
@@ -241,12 +247,17 @@ class LoadGenerator:
         posts: Sequence[PostRequest] | None,
         method: str,
         seconds: float,
+        headers: dict[str, str],
+        connections: int,
     ) -> LoadResult:
         assert self.wrk is not None
         args = [
-            self.wrk, f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds:g}s",
-            "--timeout", "10s", "-s", str(WRK_SCRIPT), url,
+            self.wrk, f"-t{self.threads}", f"-c{connections}", f"-d{seconds:g}s",
+            "--timeout", "10s", "-s", str(WRK_SCRIPT),
         ]  # fmt: skip
+        for header, value in headers.items():  # wrk adds them to every request it formats
+            args += ["-H", f"{header}: {value}"]
+        args.append(url)
         requests_file = None
         try:
             if posts:
@@ -316,10 +327,11 @@ async def python_load(
     total: int,
     concurrency: int,
     method: str = "GET",
-    expect: tuple[int, ...] = (200, 201),
+    expect: tuple[int, ...] = (200, 201, 204),
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
-    """Send ``total`` requests (the POSTs in order, else bodiless ``method`` requests) with
-    ``concurrency`` in flight."""
+    """Send ``total`` requests (the POSTs in order, else bodiless ``method`` requests, with
+    ``headers``) with ``concurrency`` in flight."""
     latencies: list[float] = []
     ok = errors = 0
     first_error = ""
@@ -340,7 +352,7 @@ async def python_load(
                             headers={"Authorization": auth, "Content-Type": "application/json"},
                         )
                     else:
-                        response = await client.request(method, url)
+                        response = await client.request(method, url, headers=headers)
                 except httpx.HTTPError as exc:
                     errors += 1
                     first_error = first_error or repr(exc)

@@ -1,6 +1,6 @@
 """CPU per request, in process: where the HTTP benchmark's time goes, without a server or wrk.
 
-``python -m bench.profile [availability|booking|page|bare] [--cprofile]`` builds the app on a fresh
+``python -m bench.profile [availability|booking|page|calendar|bare] [--cprofile]`` builds the app on a fresh
 benchmark database (``bench/fixtures.py``), sends requests one after another through
 ``httpx.ASGITransport`` and prints the CPU time (``time.process_time``) per request. With
 ``--cprofile`` it prints the 30 costliest functions too. Counts only this process: the database
@@ -100,6 +100,7 @@ async def main(which: list[str], profile: bool) -> None:
     try:
         salon = await fixtures.create_salon(db.owner)
         wide = await fixtures.create_wide(db.owner)
+        desk = await fixtures.create_calendar(db.owner, SECRET_KEY)
         settings = load_settings({
             "DATABASE_URL": db.owner, "DATABASE_APP_URL": db.app, "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
             "SECRET_KEY": SECRET_KEY, "POZAPISI_ENV": "test", "LOG_LEVEL": "WARNING",
@@ -125,6 +126,15 @@ async def main(which: list[str], profile: bool) -> None:
                     assert response[0] == 200, response
 
                 await _measure("booking page", get_page, profile)
+            if "calendar" in which:
+                day_view = f"/dashboard/calendar?date={desk.day}&view=day"
+                signed_in = {"Cookie": desk.cookie}
+
+                async def get_calendar(_index: int) -> None:
+                    response = await client.request("GET", day_view, headers=signed_in)
+                    assert response[0] == 200, response
+
+                await _measure("day calendar", get_calendar, profile)
             if "booking" in which:
                 posts = Clients(wide).take(20 + REQUESTS)
                 policy = msgspec.json.decode((await client.request("GET", "/api/v1/policy"))[1])
@@ -174,4 +184,5 @@ async def main(which: list[str], profile: bool) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    asyncio.run(main(args or ["availability", "page", "booking", "bare"], "--cprofile" in sys.argv))
+    everything = ["availability", "page", "calendar", "booking", "bare"]
+    asyncio.run(main(args or everything, "--cprofile" in sys.argv))
