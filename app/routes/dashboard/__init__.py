@@ -11,6 +11,7 @@ from litestar import Router
 
 from app.routes.dashboard import (
     account,
+    analytics,
     bookings,
     calendar,
     catalog,
@@ -41,5 +42,6 @@ ROUTER = Router(
         *clients.ROUTES,
         *inbox.ROUTES,
         *lists.ROUTES,
+        *analytics.ROUTES,
     ],
 )
