@@ -57,6 +57,8 @@ from app.models import Client as ClientCard
 from app.models.bookings import LIVE_STATUSES
 
 SLOT_TAKEN_SQLSTATES = ("23P01", "40P01")
+# the sources of bookings the business's own staff make (the rest are clients')
+STAFF_SOURCES = ("walk_in", "dashboard")
 STATUS_LABELS = {
     "pending": N_("Waiting for the business to confirm"),
     "confirmed": N_("Confirmed"),
@@ -95,6 +97,11 @@ class BookingRequest:
     idempotency_key: str | None = None
     client_name: str | None = None
     client_phone: str | None = None
+
+    def confirmed_at_once(self, business: _Rules) -> bool:
+        """A booking the business enters itself (at the desk, by phone) needs no confirmation
+        of its own; a client's waits for it unless the business confirms automatically."""
+        return business.auto_confirm or self.source in STAFF_SOURCES
 
 
 def _snapshot(booking: Booking) -> dict[str, Any]:
@@ -285,7 +292,7 @@ def plan_booking(
     free = [s for s in candidates if is_slot_available(query, s, request.start)]
     if not free:
         raise SlotTaken()
-    status = "confirmed" if business.auto_confirm else "pending"
+    status = "confirmed" if request.confirmed_at_once(business) else "pending"
     start = request.start.astimezone(UTC)
     code = new_public_code()
     planned: dict[int, Candidate] = {}

@@ -16,7 +16,7 @@ from app.db.session import Database
 from app.domain import bookings, calendar
 from app.domain.audit import Actor
 from app.domain.members import Member
-from app.models import Holiday, TimeOff
+from app.models import Business, Holiday, TimeOff
 from app.settings import Settings
 from tests.factories import BusinessFixture, local_start, new_business
 from tests.support.dashboard import add_member, csrf_of, form, sign_in_as
@@ -83,6 +83,38 @@ async def test_a_walk_in_appears_on_the_calendar(
                                 headers={"HX-Request": "true"})  # fmt: skip
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert 'hx-target="#calendar"' in fragment.text
+
+
+async def test_a_walk_in_needs_no_confirmation_where_clients_bookings_do(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """The business confirming by hand confirms its clients' bookings; the one its own staff
+    enters at the desk is confirmed as it is made (and never expires as unconfirmed)."""
+    business = await new_business(owner_session, auto_confirm=False)
+    assert business.owner_account_id is not None
+    csrf = await sign_in_as(client, owner_session, settings, business.owner_account_id,
+                            business_id=business.id)  # fmt: skip
+    start = local_start(business, days_ahead=2, at=time(10))
+    response = await client.post("/dashboard/bookings", data=form(csrf, **_walk_in(business, start)),
+                                 follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    await owner_session.commit()
+    row = (
+        await owner_session.execute(
+            text("SELECT status, pending_expires_at FROM bookings WHERE business_id = :b"),
+            {"b": business.id},
+        )
+    ).one()
+    assert row.status == "confirmed" and row.pending_expires_at is None
+    # a client's booking in the same business still waits for the business
+    made, _ = await bookings.create_booking_in(
+        owner_session, await owner_session.get_one(Business, business.id),
+        bookings.BookingRequest(service_id=business.service_id, staff_id=business.staff_ids[1],
+                                start=start, source="mini_app", client_name="Client"),
+        account=None, actor=Actor(kind="system"),
+    )  # fmt: skip
+    assert made.status == "pending"
+    await owner_session.rollback()
 
 
 async def test_a_taken_time_is_409_and_keeps_what_was_typed(
