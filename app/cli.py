@@ -6,6 +6,7 @@ pozapisi worker [--concurrency 10]
 pozapisi db upgrade
 pozapisi demo
 pozapisi audit verify
+pozapisi backup create | list | verify FILE | restore FILE [--into DSN]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -113,6 +115,65 @@ def _cmd_audit_verify(urls: DatabaseUrls, _args: argparse.Namespace, _settings: 
     return 1
 
 
+def _backup_config(settings: Settings) -> Any:
+    from app.domain.backups import BackupConfig
+
+    return BackupConfig.from_settings(settings)
+
+
+def _backup_file(settings: Settings, name: str) -> Path:
+    """FILE as given, else the backup of that name in BACKUP_DIR."""
+    path = Path(name)
+    if not path.exists() and settings.backup_dir is not None and path.name == name:
+        return settings.backup_dir / name
+    return path
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+
+
+def _cmd_backup(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
+    """``pozapisi backup …``: 0 done; 1 refused (wrong key, altered or cut-short file, target
+    not empty, a failed pg_dump); 2 not configured."""
+    from app.domain import backups
+    from app.domain.backup_seal import SealError
+
+    try:
+        config = _backup_config(settings)
+    except backups.BackupError as exc:
+        return _fail(str(exc))
+    action = args.backup_command
+    try:
+        if action == "create":
+            made = asyncio.run(backups.create(config, urls.owner))
+            print(f"backup written: {made.path} ({_size(made.size)}, encrypted)")
+            for path in backups.rotate(config, made.created_at):
+                print(f"removed (older than {config.keep_days} days): {path.name}")
+        elif action == "list":
+            found = backups.list_backups(config.directory)
+            for backup in found:
+                print(f"{backup.path.name}  {backup.created_at:%Y-%m-%d %H:%M:%S} UTC  "
+                      f"{_size(backup.size)}")  # fmt: skip
+            print(f"{len(found)} backups in {config.directory}")
+            failure = backups.read_status(config.directory).last_failure
+            if failure is not None:
+                print(f"last failure, {failure.at:%Y-%m-%d %H:%M} UTC: {failure.error}")
+        elif action == "verify":
+            path = _backup_file(settings, args.file)
+            size = backups.verify(config, path)
+            print(f"{path.name}: authentic and complete ({_size(size)} of pg_dump archive)")
+        else:
+            path = _backup_file(settings, args.file)
+            target = args.into or urls.owner
+            restored = asyncio.run(backups.restore(config, path, target))
+            print(f"{path.name}: restored {restored.tables} tables; audit chains verified")
+    except (backups.BackupError, SealError) as exc:
+        print(f"pozapisi backup {action}: REFUSED: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _origin(host: str, port: int, scheme: str = "http") -> str:
     """The address a browser on this machine uses for ``--host``/``--port``."""
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
@@ -199,8 +260,12 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
 
 
 def _cmd_worker(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
     from workers.runner import run_worker
 
+    if settings.database_url is None:  # the embedded server: the backup job dumps as its owner
+        settings = msgspec.structs.replace(settings, database_url=urls.owner)
     if refused := asyncio.run(
         budget.check(urls.worker, "pozapisi worker", budget.for_worker(settings))
     ):
@@ -237,6 +302,23 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("verify", help="exit 0 when every chain holds, 1 otherwise").set_defaults(
         handler=_cmd_audit_verify
     )
+    backup = sub.add_parser("backup", help="encrypted backups (BACKUP_DIR, BACKUP_KEY)")
+    backup_sub = backup.add_subparsers(dest="backup_command", required=True)
+    backup_sub.add_parser("create", help="back up the database, then rotate").set_defaults(
+        handler=_cmd_backup
+    )
+    backup_sub.add_parser("list", help="the backups in BACKUP_DIR, newest first").set_defaults(
+        handler=_cmd_backup
+    )
+    verify = backup_sub.add_parser("verify", help="authenticate a backup with the key")
+    verify.add_argument("file", metavar="FILE")
+    verify.set_defaults(handler=_cmd_backup)
+    restore = backup_sub.add_parser("restore", help="restore a backup into an EMPTY database")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument(
+        "--into", metavar="DSN", help="the empty target database (default: DATABASE_URL)"
+    )
+    restore.set_defaults(handler=_cmd_backup)
     return parser
 
 

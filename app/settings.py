@@ -6,6 +6,8 @@ start-up with a message naming the variable, never a traceback deep inside a dri
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -98,6 +100,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # the password_ip count)
     rate_limit_signup_ip: tuple[int, int] = (10, 3600)
     rate_limit_reset: tuple[int, int] = (5, 3600)
+    # encrypted backups (app.domain.backups, docs/deploy.md "Backups"): where they go, the key
+    # (base64 of 32 random bytes, kept apart from them) and how long they are kept (policy 6.2,
+    # at most BACKUP_MAX_KEEP_DAYS so an erased person leaves every backup within 30 days)
+    backup_dir: Path | None = None
+    backup_key: str = ""
+    backup_keep_days: int = 30
+    backup_region: str = "kz"  # where BACKUP_DIR's volume stands: in ALLOWED_REGIONS (6.1)
+
+    @property
+    def backups_configured(self) -> bool:
+        return self.backup_dir is not None and bool(self.backup_key)
 
     @property
     def is_production(self) -> bool:
@@ -147,6 +160,80 @@ def _count(name: str, value: str | None, default: int, *, at_least: int) -> int:
     if count < at_least:
         raise SettingsError(f"{name} must be at least {at_least}")
     return count
+
+
+BACKUP_KEY_BYTES = 32
+BACKUP_MAX_KEEP_DAYS = 30  # privacy policy 6.2/10.5 with erasure: gone from backups in 30 days
+
+
+def decode_backup_key(value: str) -> bytes:
+    """BACKUP_KEY as ``openssl rand -base64 32`` prints it → the 32-byte AES-256 key.
+
+    Refused: anything that is not base64, a key of another length, and a key that cannot have
+    come from a random source (fewer than 16 different byte values; 32 random bytes have ~30)."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(
+            "BACKUP_KEY is not base64: make one with `openssl rand -base64 32`"
+        ) from None
+    if len(key) != BACKUP_KEY_BYTES:
+        raise SettingsError(
+            f"BACKUP_KEY must be {BACKUP_KEY_BYTES} bytes in base64 (it decodes to {len(key)}): "
+            "make one with `openssl rand -base64 32`"
+        )
+    if len(set(key)) < 16:
+        raise SettingsError(
+            "BACKUP_KEY does not look random (too few different bytes): make one with "
+            "`openssl rand -base64 32`"
+        )
+    return key
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _backup_settings(
+    get: Callable[[str], str | None], data_dir: Path, storage_region: str, regions: tuple[str, ...]
+) -> dict[str, Any]:
+    """BACKUP_DIR/BACKUP_KEY/BACKUP_KEEP_DAYS/BACKUP_REGION: a bad value stops every process
+    at start."""
+    backup_region = (get("BACKUP_REGION") or storage_region).lower()
+    if backup_region not in regions:
+        raise SettingsError(
+            f"BACKUP_REGION={backup_region!r} is outside ALLOWED_REGIONS {regions}: the privacy "
+            "policy promises data stays in Kazakhstan, backups included (section 6)"
+        )
+    key = get("BACKUP_KEY") or ""
+    if key:
+        decode_backup_key(key)
+    raw_dir = get("BACKUP_DIR") or ""
+    backup_dir = Path(raw_dir) if raw_dir else None
+    if backup_dir is not None:
+        if not key:
+            raise SettingsError(
+                "BACKUP_DIR is set but BACKUP_KEY is not: backups are only ever written encrypted"
+            )
+        if _inside(backup_dir, data_dir):
+            raise SettingsError(
+                f"BACKUP_DIR={raw_dir} is inside DATA_DIR ({data_dir}): backups must be stored "
+                "apart from the data they protect (privacy policy 6.2), on another volume"
+            )
+    keep_days = _count("BACKUP_KEEP_DAYS", get("BACKUP_KEEP_DAYS"), 30, at_least=1)
+    if keep_days > BACKUP_MAX_KEEP_DAYS:
+        raise SettingsError(
+            f"BACKUP_KEEP_DAYS={keep_days} is refused: the privacy policy promises that an "
+            f"erased person is gone from every backup within {BACKUP_MAX_KEEP_DAYS} days, so "
+            f"backups are kept {BACKUP_MAX_KEEP_DAYS} days at most"
+        )
+    return {
+        "backup_dir": backup_dir,
+        "backup_key": key.strip(),
+        "backup_keep_days": keep_days,
+        "backup_region": backup_region,
+    }
 
 
 def _pool_settings(get: Callable[[str], str | None]) -> dict[str, Any]:
@@ -276,6 +363,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                     f"TRUSTED_PROXIES: {entry.strip()!r} is not an IP address or network "
                     "(give a comma-separated list such as 10.0.0.5,192.168.0.0/24)"
                 ) from None
+    data_dir = Path(get("DATA_DIR", ".pozapisi"))
     try:
         return Settings(
             database_url=_dsn("DATABASE_URL", get("DATABASE_URL")),
@@ -293,7 +381,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             smtp_url=_url("SMTP_URL", get("SMTP_URL"), ("smtp", "smtps")),
             mail_from=get("MAIL_FROM", "PoZapisi <no-reply@pozapisi.kz>"),
             secret_key=secret_key,
-            data_dir=Path(get("DATA_DIR", ".pozapisi")),
+            data_dir=data_dir,
             # in development the app serves the landing itself (app/landing.py)
             landing_base_url=get("LANDING_BASE_URL")
             or (public_base_url if environment == "development" else "/"),
@@ -317,6 +405,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             trusted_proxies=tuple(proxies),
             **_pool_settings(get),
             **_rate_limit_settings(get),
+            **_backup_settings(get, data_dir, region, regions),
         )
     except msgspec.ValidationError as exc:  # pragma: no cover - all fields are validated above
         raise SettingsError(str(exc)) from exc

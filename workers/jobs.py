@@ -10,8 +10,12 @@
 * ``enforce_retention`` (daily) removes what the privacy policy keeps only for a time (7.2, 7.3).
 * ``expire_pending`` (every minute) cancels the bookings a manual-confirm business left
   unconfirmed past its time to live, and tells the client (``booking.expired``).
+* ``backup_daily`` (daily, when BACKUP_DIR and BACKUP_KEY are set) makes an encrypted backup
+  and removes those past BACKUP_KEEP_DAYS (policy 6.2, 10.5; ``app.domain.backups``).
 
-Jobs use the worker role's DSN only (``DATABASE_WORKER_URL`` or derived): never the owner.
+Jobs use the worker role's DSN only (``DATABASE_WORKER_URL`` or derived): never the owner —
+except ``backup_daily``: ``pg_dump`` must read every row past row-level security, which only
+the owner (a superuser or BYPASSRLS role, ``DATABASE_URL``) may; it writes nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.session import Pools, make_engine
-from app.domain import bookings
+from app.domain import backups, bookings
 from app.integrations.tls import outbound_tls_context
 from app.settings import Settings
 from workers import maintenance, reminders, retention
@@ -195,6 +199,24 @@ async def enforce_retention(ctx: dict[str, Any]) -> dict[str, int]:
     if any(asdict(result).values()):
         log.info("retention.enforced", **asdict(result))
     return asdict(result)
+
+
+async def backup_daily(ctx: dict[str, Any]) -> dict[str, Any]:
+    """An encrypted backup, then rotation; a failure is logged and shown in /healthz details."""
+    settings = _runtime(ctx).settings
+    if settings.database_url is None:
+        log.error("backup.failed", error="no owner DSN (DATABASE_URL) in this worker")
+        return {"error": "no DATABASE_URL"}
+    config = backups.BackupConfig.from_settings(settings)
+    outcome = await backups.run_scheduled(config, settings.database_url, now=utcnow())
+    removed = [path.name for path in outcome.removed]
+    if outcome.error is not None:
+        log.error("backup.failed", error=outcome.error, removed=removed)
+    if outcome.backup is not None:
+        log.info("backup.done", file=outcome.backup.path.name, size=outcome.backup.size,
+                 removed=removed)  # fmt: skip
+    return {"error": outcome.error, "size": outcome.backup.size if outcome.backup else None,
+            "removed": removed}  # fmt: skip
 
 
 EXPIRY_BATCH = 100  # bookings per transaction; the job goes on until none is overdue

@@ -54,7 +54,7 @@ class GracefulWorker(Worker[Any]):
 def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
     """Seconds are the sixth cron field; SAQ runs each cron job once per tick across workers."""
     recover_every = max(1, min(30, int(settings.notify_lease_s // 2)))
-    return [
+    scheduled: list[CronJob[Any]] = [
         CronJob(jobs.outbox_tick, cron="* * * * * */2", timeout=30),
         CronJob(jobs.recover_stalled, cron=f"* * * * * */{recover_every}", timeout=30),
         CronJob(jobs.reminders_sweep, cron="*/5 * * * *", timeout=120),
@@ -62,6 +62,9 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
         CronJob(jobs.purge_expired, cron="17 * * * *", timeout=300),
         CronJob(jobs.enforce_retention, cron="41 3 * * *", timeout=600),  # daily, 03:41 UTC
     ]
+    if settings.backups_configured:  # daily, 02:23 UTC (07:23 in Kazakhstan), before retention
+        scheduled.append(CronJob(jobs.backup_daily, cron="23 2 * * *", timeout=6 * 3600))
+    return scheduled
 
 
 def build_worker(
