@@ -97,11 +97,14 @@ class BookingRequest:
     idempotency_key: str | None = None
     client_name: str | None = None
     client_phone: str | None = None
+    # a confirmed booking the business itself moves stays confirmed at its new time
+    keeps_confirmation: bool = False
 
     def confirmed_at_once(self, business: _Rules) -> bool:
-        """A booking the business enters itself (at the desk, by phone) needs no confirmation
-        of its own; a client's waits for it unless the business confirms automatically."""
-        return business.auto_confirm or self.source in STAFF_SOURCES
+        """A booking the business enters itself (at the desk, by phone) or moves needs no
+        confirmation of its own; a client's waits for it unless the business confirms
+        automatically (a client moving a confirmed booking asks for the new time anew)."""
+        return business.auto_confirm or self.source in STAFF_SOURCES or self.keeps_confirmation
 
 
 def _snapshot(booking: Booking) -> dict[str, Any]:
@@ -882,6 +885,7 @@ async def reschedule_booking_in(
             start=new_start,
             comment=booking.comment,
             source=booking.source,
+            keeps_confirmation=by == "business" and before["status"] == "confirmed",
         )
         new_booking, _created = await create_booking_in(
             session, business, request, account=account, actor=actor, now=now,

@@ -222,3 +222,32 @@ async def test_an_admin_sees_every_pending_booking_and_an_empty_list_says_so(
     ids = [await client_books(client, business, master=m) for m in (0, 1)]
     listed = await client.get("/dashboard/bookings/pending")
     assert all(f'id="booking-{i}"' in listed.text for i in ids)
+
+
+async def test_a_confirmed_booking_the_business_moves_stays_confirmed(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """Confirming by hand, the business confirms a client's booking, then moves it itself:
+    the new time is the business's own choice and needs no second confirmation."""
+    business = await new_business(owner_session, auto_confirm=False)
+    booking_id = await client_books(client, business)
+    csrf = await owner_of(client, owner_session, settings, business)
+    confirmed = await client.post(f"/dashboard/bookings/{booking_id}/confirm", data=form(csrf),
+                                  follow_redirects=False)  # fmt: skip
+    assert confirmed.status_code == 303, confirmed.text
+    later = local_start(business, 3, time(15))
+    moved = await client.post(
+        f"/dashboard/bookings/{booking_id}/reschedule",
+        data=form(csrf, start=later.strftime("%Y-%m-%dT%H:%M"), zone=business.timezone),
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303, moved.text
+    await owner_session.commit()
+    new = (
+        await owner_session.execute(
+            text("SELECT status, pending_expires_at FROM bookings WHERE rescheduled_from_id = :b"),
+            {"b": booking_id},
+        )
+    ).one()
+    assert new.status == "confirmed" and new.pending_expires_at is None
+    assert (await booking_row(owner_session, booking_id)).status == "cancelled"
