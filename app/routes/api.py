@@ -16,7 +16,6 @@ from litestar.params import (
     FromQuery,
     HeaderParameter,
     JSONBody,
-    PathParameter,
     QueryParameter,
 )
 
@@ -26,7 +25,7 @@ from app.domain.availability_reader import available_slots
 from app.domain.errors import ValidationFailed
 from app.i18n import N_, get_locale, gettext, localized, set_locale
 from app.routes.deps import DB, AppSettings, MaybeTelegram, Telegram
-from app.routes.params import MAX_ID, staff_choice
+from app.routes.params import MAX_ID, PathId, staff_choice
 from app.security.limits import limited_telegram
 from app.security.web import actor_of
 
@@ -245,7 +244,7 @@ class ApiController(Controller):
 
     @get("/me/bookings/{booking_id:int}", name="api:my-booking")
     async def my_booking(
-        self, booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)], db: DB,
+        self, booking_id: PathId, db: DB,
         telegram: Telegram,
     ) -> BookingOut:  # fmt: skip
         return _booking_out(await bookings.get_booking_for(db, booking_id, by=ByTelegram(telegram)))
@@ -253,7 +252,7 @@ class ApiController(Controller):
     @post("/me/bookings/{booking_id:int}/cancel", status_code=200, name="api:cancel")
     async def cancel(
         self, request: Request[Any, Any, Any],
-        booking_id: Annotated[int, PathParameter(ge=1, le=MAX_ID)], db: DB, telegram: Telegram,
+        booking_id: PathId, db: DB, telegram: Telegram,
     ) -> BookingOut:  # fmt: skip
         made = await bookings.cancel_booking(
             db, booking_id, by=ByTelegram(telegram), actor=actor_of(request, None)

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
+from litestar.enums import ParamType
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -126,7 +127,17 @@ def rate_limited_handler(request: Request[Any, Any, Any], exc: RateLimited) -> R
     return response
 
 
+def names_nothing(exc: ValidationException) -> bool:
+    """The request's path failed its parameter's bounds (an id of 0 or beyond bigint, a token
+    longer than ours): the address names nothing we have, so it is not found (404) on every
+    route, the dashboard's, the Mini App's and the API's alike, like an id that is merely unknown."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    return any(isinstance(item, dict) and item.get("source") == ParamType.PATH for item in extra)
+
+
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    if names_nothing(exc):
+        return domain_error_handler(request, NotFound())
     if _on_dashboard(request):  # a mangled link or address: a page, not a JSON body
         return dashboard_error(request, 422, gettext(ValidationFailed.message))
     return error_response(

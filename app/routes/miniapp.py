@@ -24,15 +24,13 @@ from app import links
 from app.domain import bookings, catalog, choices, messages
 from app.domain.accounts import ByAccount
 from app.domain.availability import Slot
-from app.domain.errors import ConsentRequired, DomainError, NotFound, SlotTaken, ValidationFailed
+from app.domain.errors import ConsentRequired, DomainError, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext, localized
 from app.routes.deps import DB, MaybeSignedIn, SignedIn
-from app.routes.params import MAX_ID, staff_choice
+from app.routes.params import MAX_ID, PathId, staff_choice
 from app.routes.rendering import Form, consent_redirect, error_page, page_context, see_other
 from app.security.limits import limited_viewer
 from app.security.web import actor_of
-
-BookingId = Annotated[int, FromPath]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +72,6 @@ def _parse_id(value: str | None, field: str) -> int:
     if value and value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_ID:
         return int(value)
     raise ValidationFailed(fields={field: gettext(N_("This value is not valid."))})
-
-
-def _bounded(value: int) -> int:
-    if not 1 <= value <= MAX_ID:
-        raise NotFound()
-    return value
 
 
 def _times(slots: list[Slot], staff_id: int | None) -> list[TimeOption]:
@@ -142,14 +134,14 @@ async def business_page(
 async def service_page(
     request: HTMXRequest,
     slug: FromPath[str],
-    service_id: FromPath[int],
+    service_id: PathId,
     db: DB,
     maybe_viewer: MaybeSignedIn,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Template:
     staff_id = staff_choice(staff)
-    found = await choices.service_choices(db, slug, _bounded(service_id), staff_id)
+    found = await choices.service_choices(db, slug, service_id, staff_id)
     context = {
         **page_context(request, maybe_viewer),
         **_picker(found, staff_id, day),
@@ -163,7 +155,7 @@ async def service_page(
 async def times_partial(
     request: HTMXRequest,
     slug: FromPath[str],
-    service_id: FromPath[int],
+    service_id: PathId,
     db: DB,
     maybe_viewer: MaybeSignedIn,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
@@ -175,7 +167,7 @@ async def times_partial(
         page = request.app.route_reverse("miniapp:service", slug=slug, service_id=service_id)
         return Redirect(f"{page}?{query}")
     staff_id = staff_choice(staff)
-    found = await choices.service_choices(db, slug, _bounded(service_id), staff_id)
+    found = await choices.service_choices(db, slug, service_id, staff_id)
     context = {**page_context(request, maybe_viewer), **_picker(found, staff_id, day),
                "mode": "book"}  # fmt: skip
     return Template("miniapp/partials/times.html", context=context, headers={"Vary": "HX-Request"})
@@ -283,9 +275,9 @@ async def my_bookings(request: Request[Any, Any, Any], db: DB, viewer: SignedIn)
 
 @get(links.BOOKING_PAGE, include_in_schema=False, name="miniapp:booking")
 async def booking_page(
-    request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: SignedIn
+    request: Request[Any, Any, Any], booking_id: PathId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
-    page = await bookings.client_booking(db, _bounded(booking_id), by=ByAccount(viewer.account.id))
+    page = await bookings.client_booking(db, booking_id, by=ByAccount(viewer.account.id))
     return Template(
         "miniapp/booking.html",
         context={
@@ -314,12 +306,12 @@ async def booking_page(
     name="miniapp:cancel",
 )
 async def cancel_booking(
-    request: Request[Any, Any, Any], booking_id: BookingId, db: DB, viewer: SignedIn
+    request: Request[Any, Any, Any], booking_id: PathId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
     page = request.app.route_reverse("miniapp:booking", booking_id=booking_id)
     try:
         await bookings.cancel_booking(
-            db, _bounded(booking_id), by=ByAccount(viewer.account.id),
+            db, booking_id, by=ByAccount(viewer.account.id),
             actor=actor_of(request, viewer.account.id),
         )  # fmt: skip
     except DomainError as error:
@@ -334,7 +326,7 @@ async def cancel_booking(
 )
 async def reschedule_page(
     request: HTMXRequest,
-    booking_id: BookingId,
+    booking_id: PathId,
     db: DB,
     viewer: SignedIn,
     staff: Annotated[str | None, QueryParameter(max_length=20)] = None,
@@ -342,7 +334,7 @@ async def reschedule_page(
 ) -> Response[Any]:
     staff_id = staff_choice(staff)
     booking, found = await choices.move_choices(
-        db, _bounded(booking_id), staff_id, by=ByAccount(viewer.account.id)
+        db, booking_id, staff_id, by=ByAccount(viewer.account.id)
     )
     context = {
         **page_context(request, viewer),
@@ -367,14 +359,14 @@ async def reschedule_page(
 )
 async def reschedule(
     request: Request[Any, Any, Any],
-    booking_id: BookingId,
+    booking_id: PathId,
     db: DB,
     viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
         moved = await bookings.reschedule_booking(
-            db, _bounded(booking_id), by=ByAccount(viewer.account.id),
+            db, booking_id, by=ByAccount(viewer.account.id),
             new_start=_parse_start(data.get("start")), new_staff_id=staff_choice(data.get("staff")),
             actor=actor_of(request, viewer.account.id),
         )  # fmt: skip
@@ -386,10 +378,10 @@ async def reschedule(
 
 
 @get("/bookings/{booking_id:int}/calendar.ics", include_in_schema=False, name="miniapp:ics")
-async def booking_ics(booking_id: BookingId, db: DB, viewer: SignedIn) -> Response[Any]:
+async def booking_ics(booking_id: PathId, db: DB, viewer: SignedIn) -> Response[Any]:
     from icalendar import Calendar, Event
 
-    page = await bookings.client_booking(db, _bounded(booking_id), by=ByAccount(viewer.account.id))
+    page = await bookings.client_booking(db, booking_id, by=ByAccount(viewer.account.id))
     booking, business = page.booking, page.business
     calendar = Calendar()
     calendar.add("prodid", "-//PoZapisi//pozapisi.kz//")
@@ -418,16 +410,14 @@ async def booking_ics(booking_id: BookingId, db: DB, viewer: SignedIn) -> Respon
 
 @get("/bookings/{booking_id:int}/messages", include_in_schema=False, name="miniapp:messages")
 async def booking_messages(
-    request: HTMXRequest, booking_id: BookingId, db: DB, viewer: SignedIn
+    request: HTMXRequest, booking_id: PathId, db: DB, viewer: SignedIn
 ) -> Response[Any]:
     """The thread as a partial; the booking page polls it so new messages appear by themselves.
     Reading changes nothing: the partial asks ``miniapp:messages-read`` (a POST) when it shows
     messages from the business the client has not seen."""
     if not request.htmx:
         return Redirect(request.app.route_reverse("miniapp:booking", booking_id=booking_id))
-    booking, items = await messages.read_thread(
-        db, _bounded(booking_id), by=ByAccount(viewer.account.id)
-    )
+    booking, items = await messages.read_thread(db, booking_id, by=ByAccount(viewer.account.id))
     return Template(
         "miniapp/partials/messages.html",
         context={**page_context(request, viewer), "booking": booking, "messages": items},
@@ -441,8 +431,8 @@ async def booking_messages(
     status_code=HTTP_204_NO_CONTENT,
     name="miniapp:messages-read",
 )
-async def mark_messages_read(booking_id: BookingId, db: DB, viewer: SignedIn) -> None:
-    await messages.mark_read(db, _bounded(booking_id), by=ByAccount(viewer.account.id))
+async def mark_messages_read(booking_id: PathId, db: DB, viewer: SignedIn) -> None:
+    await messages.mark_read(db, booking_id, by=ByAccount(viewer.account.id))
 
 
 @post(
@@ -454,7 +444,7 @@ async def mark_messages_read(booking_id: BookingId, db: DB, viewer: SignedIn) ->
 )
 async def post_message(
     request: HTMXRequest,
-    booking_id: BookingId,
+    booking_id: PathId,
     db: DB,
     viewer: SignedIn,
     data: Annotated[dict[str, str], Form],
@@ -462,7 +452,7 @@ async def post_message(
     page = request.app.route_reverse("miniapp:booking", booking_id=booking_id)
     try:
         booking, items = await messages.write_to_business(
-            db, _bounded(booking_id), by=ByAccount(viewer.account.id), body=data.get("body", "")
+            db, booking_id, by=ByAccount(viewer.account.id), body=data.get("body", "")
         )
     except ValidationFailed as error:
         if not request.htmx:

@@ -9,7 +9,9 @@ from litestar.params import PathParameter
 from app.domain.errors import MAX_ID, ValidationFailed
 from app.i18n import N_, gettext
 
-# an id in a path: a bigint of ours, or the request names nothing we have
+# an id in a path: a bigint of ours, or the address names nothing we have. Every route takes its
+# path ids as this type; a value outside it (0, negative, beyond bigint) is answered 404 like any
+# unknown id, by app.routes.errors (a path is an address, not a form to correct)
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 
 # the secret of a link sent by e-mail or SMS (verification, reset, invitation): 32 random bytes,

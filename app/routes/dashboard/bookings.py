@@ -13,14 +13,13 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
 
 from app.domain import bookings
 from app.domain.errors import DomainError, SlotTaken, ValidationFailed
 from app.i18n import N_, gettext
 from app.routes.dashboard.render import field_errors, page, see_other
 from app.routes.deps import DB, ActingMember, SignedInDashboard
-from app.routes.params import MAX_ID
+from app.routes.params import MAX_ID, PathId
 from app.routes.rendering import Form
 from app.security.dashboard import ANY_MEMBER, staff_actor
 
@@ -34,7 +33,7 @@ def _is_htmx(request: Request[Any, Any, Any]) -> bool:
 def _row(
     request: Request[Any, Any, Any],
     dashboard: Any,
-    booking_id: Annotated[int, FromPath],
+    booking_id: int,
     *,
     outcome: str,
     made: bookings.BookingMade | None = None,
@@ -45,11 +44,6 @@ def _row(
     the row's new state, and htmx swaps only a 2xx answer)."""
     return page(request, dashboard, "dashboard/bookings/_answered.html", status=status,
                 booking_id=booking_id, outcome=outcome, made=made, problem=problem)  # fmt: skip
-
-
-def _bounded(booking_id: int) -> int:
-    # an id no row can have is simply not found (never a database error)
-    return booking_id if 1 <= booking_id <= MAX_ID else 0
 
 
 @get(
@@ -73,11 +67,11 @@ async def confirm(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
 ) -> Response[Any]:
     try:
         made = await bookings.confirm_booking(
-            db, _bounded(booking_id), by=member,
+            db, booking_id, by=member,
             actor=staff_actor(request, member),
         )  # fmt: skip
     except ValidationFailed as refused:  # no longer waiting (expired, cancelled, confirmed)
@@ -103,13 +97,13 @@ async def cancel(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     reason = " ".join((data.get("reason") or "").split()) or None
     try:
         made = await bookings.cancel_booking(
-            db, _bounded(booking_id), by=member, reason=reason,
+            db, booking_id, by=member, reason=reason,
             actor=staff_actor(request, member),
         )  # fmt: skip
     except ValidationFailed as refused:
@@ -149,7 +143,7 @@ async def _refused(
     """The panel again, the refusal beside its field (or above the actions). With htmx the
     answer is a 200 (htmx swaps only those), else the refusal's own status."""
     errors = field_errors(refused)
-    panel = await bookings.booking_panel(db, _bounded(booking_id), by=member)
+    panel = await bookings.booking_panel(db, booking_id, by=member)
     htmx = _is_htmx(request)
     return page(request, dashboard, PANEL_FRAGMENT if htmx else PANEL,
                 status=200 if htmx else refused.status, panel=panel, errors=errors,
@@ -165,9 +159,9 @@ async def booking(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
 ) -> Response[Any]:
-    panel = await bookings.booking_panel(db, _bounded(booking_id), by=member)
+    panel = await bookings.booking_panel(db, booking_id, by=member)
     fragment = _is_htmx(request) and request.headers.get("hx-boosted") != "true"
     return page(request, dashboard, PANEL_FRAGMENT if fragment else PANEL, panel=panel,
                 errors={}, form={}, done=request.query_params.get("done"))  # fmt: skip
@@ -204,12 +198,12 @@ async def reschedule(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
         moved = await bookings.reschedule_booking(
-            db, _bounded(booking_id), by=member, new_start=_start_of(data),
+            db, booking_id, by=member, new_start=_start_of(data),
             new_staff_id=_staff_of(data), actor=staff_actor(request, member),
         )  # fmt: skip
     except SlotTaken as taken:
@@ -232,7 +226,7 @@ async def _attendance(
 ) -> Response[Any]:
     try:
         await bookings.mark_attendance(
-            db, _bounded(booking_id), by=member, attended=attended,
+            db, booking_id, by=member, attended=attended,
             actor=staff_actor(request, member),
         )  # fmt: skip
     except ValidationFailed as refused:
@@ -249,7 +243,7 @@ async def complete(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
 ) -> Response[Any]:
     return await _attendance(request, db, dashboard, member, booking_id, attended=True)
 
@@ -263,7 +257,7 @@ async def no_show(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
 ) -> Response[Any]:
     return await _attendance(request, db, dashboard, member, booking_id, attended=False)
 
@@ -277,11 +271,11 @@ async def reply(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
-        await bookings.reply_to_client(db, _bounded(booking_id), by=member,
+        await bookings.reply_to_client(db, booking_id, by=member,
                                        body=data.get("body") or "")  # fmt: skip
     except ValidationFailed as refused:
         return await _refused(request, db, dashboard, member, booking_id, refused, form=data)
@@ -297,12 +291,12 @@ async def note(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    booking_id: Annotated[int, FromPath],
+    booking_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
         await bookings.add_staff_note(
-            db, _bounded(booking_id), by=member, note=data.get("note") or "",
+            db, booking_id, by=member, note=data.get("note") or "",
             actor=staff_actor(request, member),
         )  # fmt: skip
     except ValidationFailed as refused:

@@ -13,19 +13,19 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import NoRouteMatchFoundException
-from litestar.params import FromPath
 
 from app.domain import offering
 from app.domain.errors import ValidationFailed
 from app.routes.dashboard.render import field_errors, in_setup, page, see_other, url_in_flow
 from app.routes.deps import DB, ActingMember, SignedInDashboard
+from app.routes.params import PathId
 from app.routes.rendering import Form
 from app.security.dashboard import ADMIN, ANY_MEMBER, staff_actor
 
 PHOTO_MAX_AGE_S = 86_400  # the URL carries the photo's digest, so a new photo is a new URL
 
-ServiceId = Annotated[int, FromPath]
-StaffId = Annotated[int, FromPath]
+ServiceId = PathId
+StaffId = PathId
 
 
 async def _master_form_data(request: Request[Any, Any, Any]) -> tuple[dict[str, str], bytes | None]:

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from babel.dates import get_day_names
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
 
 from app.domain import schedules
 from app.domain.errors import ValidationFailed
@@ -85,7 +84,7 @@ async def schedule_show(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    staff_id: FromPath[int],
+    staff_id: PathId,
 ) -> Response[Any]:
     return await _master_page(request, db, dashboard, member, staff_id)
 
@@ -99,7 +98,7 @@ async def schedule_week(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    staff_id: FromPath[int],
+    staff_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     """Save a master's weekly hours; the "copy Monday" button gives Tuesday–Friday Monday's,
@@ -125,7 +124,7 @@ async def schedule_date_add(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    staff_id: FromPath[int],
+    staff_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     """A different schedule (a day off or other hours) for one master on one date."""
@@ -142,7 +141,7 @@ async def schedule_date_add(
     dependencies=ADMIN, include_in_schema=False, status_code=303,
 )  # fmt: skip
 async def schedule_date_remove(
-    request: Request[Any, Any, Any], db: DB, member: ActingMember, override_id: FromPath[int]
+    request: Request[Any, Any, Any], db: DB, member: ActingMember, override_id: PathId
 ) -> Response[Any]:
     staff_id = await schedules.remove_date(
         db, member, override_id, actor=staff_actor(request, member)
@@ -161,7 +160,7 @@ async def time_off_add(
     db: DB,
     dashboard: SignedInDashboard,
     member: ActingMember,
-    staff_id: FromPath[int],
+    staff_id: PathId,
     data: Annotated[dict[str, str], Form],
 ) -> Response[Any]:
     try:
@@ -177,7 +176,7 @@ async def time_off_add(
     dependencies=ADMIN, include_in_schema=False, status_code=303,
 )  # fmt: skip
 async def time_off_remove(
-    request: Request[Any, Any, Any], db: DB, member: ActingMember, time_off_id: FromPath[int]
+    request: Request[Any, Any, Any], db: DB, member: ActingMember, time_off_id: PathId
 ) -> Response[Any]:
     staff_id = await schedules.remove_time_off(db, member, time_off_id,
                                                actor=staff_actor(request, member))  # fmt: skip
@@ -241,7 +240,7 @@ async def closed_day_add(
     dependencies=ADMIN, include_in_schema=False, status_code=303,
 )  # fmt: skip
 async def closed_day_remove(
-    request: Request[Any, Any, Any], db: DB, member: ActingMember, holiday_id: FromPath[int]
+    request: Request[Any, Any, Any], db: DB, member: ActingMember, holiday_id: PathId
 ) -> Response[Any]:
     await schedules.remove_closed_day(db, member, holiday_id, actor=staff_actor(request, member))
     return see_other(url_in_flow(request, "dashboard:closed-days"))
