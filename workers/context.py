@@ -53,6 +53,12 @@ _LATEST_DUE_REMINDER = text(
     "WHERE event = 'booking.reminder' AND booking_id = ANY(:ids) AND scheduled_at <= :now "
     "AND status IN ('pending', 'sending', 'sent') GROUP BY booking_id"
 )
+# rows the person they are for may no longer get: they withdrew consent (policy 8.4); the rule
+# is the database's one (app/db/sql/functions/pz_notification_blocked.sql)
+_CONSENT_WITHDRAWN = text(
+    "SELECT id FROM notifications WHERE id = ANY(:ids) "
+    "AND pz_notification_blocked(account_id, event)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,7 @@ class BatchContext:
     bookings: dict[int, BookingInfo] = field(default_factory=dict)
     messages: dict[int, MessageInfo] = field(default_factory=dict)
     latest_due_reminder: dict[int, datetime] = field(default_factory=dict)
+    consent_withdrawn: set[int] = field(default_factory=set)  # notification ids
 
 
 def _ids(values: Iterable[Any]) -> list[int]:
@@ -132,6 +139,7 @@ async def load_batch(
     message_ids: Iterable[int | None],
     reminder_booking_ids: Iterable[int | None],
     now: datetime,
+    notification_ids: Iterable[int] = (),
 ) -> BatchContext:
     ctx = BatchContext()
     bookings = _ids(booking_ids)
@@ -151,6 +159,10 @@ async def load_batch(
     if ids := _ids(reminder_booking_ids):
         for row in await conn.execute(_LATEST_DUE_REMINDER, {"ids": ids, "now": now}):
             ctx.latest_due_reminder[row.booking_id] = row.latest
+    if ids := _ids(notification_ids):
+        ctx.consent_withdrawn = set(
+            (await conn.execute(_CONSENT_WITHDRAWN, {"ids": ids})).scalars()
+        )
     return ctx
 
 

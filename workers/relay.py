@@ -18,6 +18,8 @@ A row's life: ``pending`` → claimed (``sending``, committed) → sent to the p
   result is written only if the row still carries the attempt number it was claimed with.
 * **Provider trouble backs off** exponentially with jitter; a permanent refusal (bot blocked,
   no such number) fails the row at once, with its reason at the head of ``last_error``.
+* **Withdrawn consent is checked after the claim** (policy 8.4): a row claimed just before the
+  person withdrew is cancelled, not sent, unless it is already in the provider's hands.
 * **Reminders are checked at send time**: never for a booking that has started or is no longer
   live, and after downtime only the latest due reminder of a booking is sent.
 
@@ -250,6 +252,8 @@ def withdrawal(row: Claimed, batch: BatchContext, now: datetime, otp_ttl: timede
     account = batch.accounts.get(row.account_id) if row.account_id else None
     if account is not None and account.deleted and row.event != ACCOUNT_DELETED:
         return "account deleted"
+    if row.id in batch.consent_withdrawn:
+        return "consent withdrawn"
     if row.booking_id is not None:
         booking = batch.bookings.get(row.booking_id)
         if booking is None:
@@ -538,6 +542,7 @@ class Relay:
                 message_ids=(message_id_of(r.payload) for r in rows),
                 reminder_booking_ids=(r.booking_id for r in rows if r.event == REMINDER),
                 now=now,
+                notification_ids=(r.id for r in rows),
             )
 
     async def process(self, rows: list[Claimed], now: datetime) -> Counter[str]:

@@ -359,6 +359,9 @@ async def erase_account(
     )
 
 
+_WITHDRAWAL = text("SELECT pz_consent_withdrawal(:a, :now)")
+
+
 async def withdraw_consent(
     session: AsyncSession,
     account_id: int,
@@ -367,12 +370,29 @@ async def withdraw_consent(
     user_agent: str | None,
     *,
     actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> Consent:
-    """Withdraw consent (policy 8.4): effective at once, no booking until consent is given again."""
+    """Withdraw consent (policy 8.4), effective at once, in the caller's transaction.
+
+    No booking until consent is given again; the person's future bookings are cancelled (each
+    business keeps them, cancelled, with the reason ``consent withdrawn``, and is told); every
+    message not yet sent to them is cancelled, and the outbox's gate (``pz_consent_gate``)
+    cancels any queued later, except what they ask for themselves to exercise their rights
+    (sign-in codes, e-mail links, the confirmation of deletion). A message a worker had already
+    handed to a provider when this commits still arrives: that cannot be called back.
+    Recorded as a ``withdraw`` data request (8.6), done at once, and audited.
+    """
+    now = now or datetime.now(UTC)
+    await _require_self(session, account_id)
     policy = await current_policy(session)
     consent = await record_consent(
         session, account_id, policy_version=policy.version, purposes=[], action="withdrawn",
         channel=channel, ip=ip, user_agent=user_agent,
+    )  # fmt: skip
+    stopped = await session.scalar(_WITHDRAWAL, {"a": account_id, "now": now}) or {}
+    await record_data_request(
+        session, account_id, "withdraw", channel, {"consent_id": consent.id, **stopped}, now,
+        status="done",
     )  # fmt: skip
     await audit.record(
         session,
@@ -381,6 +401,7 @@ async def withdraw_consent(
         entity="consent",
         entity_id=consent.id,
         business_id=None,
+        after=stopped,
     )
     return consent
 

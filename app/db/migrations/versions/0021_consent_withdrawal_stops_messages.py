@@ -1,0 +1,40 @@
+"""Withdrawing consent stops what was queued for the person.
+
+- ``pz_consent_withdrawal`` (app/db/sql): in the withdrawal's transaction, the person's future
+  bookings are cancelled (kept, with the reason, for each business) and every message not yet
+  sent to them is cancelled; ``pz_notification_blocked`` is the one rule for what may still go
+  to a person who withdrew, and the trigger ``notifications_consent_gate`` (function
+  ``pz_consent_gate``) applies it to every row that becomes due later, whoever writes it.
+
+The objects are created from their files; going down drops them, so a database taken back is
+the one revision 0020 built.
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0021"
+down_revision: str | None = "0020"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FUNCTIONS = (
+    "pz_consent_withdrawal(bigint, timestamptz)",
+    "pz_consent_gate()",
+    "pz_notification_blocked(bigint, text)",
+)
+
+
+def upgrade() -> None:
+    """Nothing structural: the functions and the trigger come from app/db/sql."""
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS notifications_consent_gate ON notifications")
+    for signature in FUNCTIONS:
+        op.execute(f"DROP FUNCTION IF EXISTS {signature}")
