@@ -169,6 +169,25 @@ async def test_reschedule_moves_to_a_free_time_and_tells_the_client(
         follow_redirects=False,
     )
     assert again.status_code == 303, again.text
+    # with htmx the moved booking's panel is swapped in, and the address follows it there
+    third = local_start(business, 6, time(11))
+    newest = f"/dashboard/bookings/{int(again.headers['location'].rsplit('/', 1)[1])}"
+    swapped = await client.post(
+        f"{newest}/reschedule",
+        data={"start": third.isoformat()},
+        headers={
+            **HTMX,
+            "X-CSRF-Token": csrf,
+            "HX-Current-URL": f"https://testserver.local{newest}",
+        },
+    )
+    assert swapped.status_code == 200 and "<html" not in swapped.text
+    assert swapped.headers["HX-Replace-Url"].startswith("/dashboard/bookings/")
+    assert swapped.headers["HX-Replace-Url"] != newest
+    assert swapped.url.path == swapped.headers["HX-Replace-Url"]
+    # an action that keeps the booking leaves the address as it is
+    kept = await client.get(swapped.url.path, headers={**HTMX, "HX-Current-URL": str(swapped.url)})
+    assert kept.status_code == 200 and "HX-Replace-Url" not in kept.headers
 
 
 async def test_reschedule_onto_a_taken_time_is_409_and_changes_nothing(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar import Request, Response, get, post
@@ -163,8 +164,13 @@ async def booking(
 ) -> Response[Any]:
     panel = await bookings.booking_panel(db, booking_id, by=member)
     fragment = _is_htmx(request) and request.headers.get("hx-boosted") != "true"
-    return page(request, dashboard, PANEL_FRAGMENT if fragment else PANEL, panel=panel,
-                errors={}, form={}, done=request.query_params.get("done"))  # fmt: skip
+    shown = page(request, dashboard, PANEL_FRAGMENT if fragment else PANEL, panel=panel,
+                 errors={}, form={}, done=request.query_params.get("done"))  # fmt: skip
+    if fragment and urlsplit(request.headers.get("hx-current-url", "")).path != request.url.path:
+        # swapped in after a move, which makes a new booking: the address names the panel
+        # shown, so a reload or a shared link opens this booking, not the one it replaced
+        shown.headers["HX-Replace-Url"] = request.url.path
+    return shown
 
 
 def _start_of(data: dict[str, str]) -> datetime:
