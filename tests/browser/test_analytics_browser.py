@@ -76,7 +76,9 @@ async def test_an_owner_reads_analytics_and_switches_period_by_keyboard(
     # Tab to the "previous month" preset (keyboard only), then Enter
     for _ in range(80):
         await page.keyboard.press("Tab")
-        focused = await page.evaluate("document.activeElement && document.activeElement.textContent")
+        focused = await page.evaluate(
+            "document.activeElement && document.activeElement.textContent"
+        )
         if focused and focused.strip() == PREVIOUS_MONTH:
             break
     else:
