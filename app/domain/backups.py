@@ -533,7 +533,10 @@ def _read_failure(directory: Path) -> Failure | None:
 
 
 def read_status(directory: Path) -> BackupStatus:
-    backups = list_backups(directory)
+    try:
+        backups = list_backups(directory)
+    except OSError:  # unreadable from this process: no good backup it can vouch for
+        backups = []
     last_good = backups[0] if backups else None
     failure = _read_failure(directory)
     if failure is not None and last_good is not None and failure.at <= last_good.created_at:

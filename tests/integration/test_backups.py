@@ -13,6 +13,7 @@ check is tested on its own, below).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -377,6 +378,15 @@ async def test_healthz_details_show_the_last_good_backup(
             "last_good_size": good.stat().st_size,
             "last_failure_at": None,
         }
+        failed_at = now - timedelta(hours=1)
+        (tmp_path / "b" / backups.FAILURE_FILE).write_text(
+            json.dumps({"at": failed_at.isoformat(), "error": "pg_dump failed (1): /secret/path"})
+        )
+        detailed = (await http.get("/healthz", params={"details": "1"})).json()
+        backup = detailed["details"]["backup"]
+        assert backup["last_failure_at"] == failed_at.isoformat()
+        assert backup["last_good_at"] == (now - timedelta(hours=3)).isoformat()
+        assert "secret" not in json.dumps(detailed)  # the message stays in the worker's log
     # without backups configured the details say so
     unconfigured = (await client.get("/healthz?details=1")).json()
     assert unconfigured["details"] == {"backup": None}
@@ -413,3 +423,57 @@ def test_the_command_refuses_a_bad_key_and_a_damaged_file(
     assert "REFUSED" in refused.stderr and "cut short" in refused.stderr
     other = _cli(["verify", str(made.path)], {**env, "BACKUP_KEY": OTHER_KEY_B64})
     assert other.returncode == 1 and "sealed with another key" in other.stderr
+
+
+def test_the_command_restores_into_an_empty_database_only(
+    made: backups.Backup, seeded: DatabaseUrls, main_server: ServerHandle, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": seeded.owner,
+        "DATA_DIR": str(tmp_path / "data"),
+        "BACKUP_DIR": str(made.path.parent),
+        "BACKUP_KEY": KEY_B64,
+    }
+    refused = _cli(["restore", made.path.name], env)  # DATABASE_URL: the seeded, full one
+    assert refused.returncode == 1 and "not empty" in refused.stderr
+
+    async def restore_into_new() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        target = await _empty_database(main_server)
+        try:
+            done = _cli(["restore", made.path.name, "--into", target], env)
+            return done, await _tables(target)
+        finally:
+            await _drop(main_server, target)
+
+    import asyncio
+
+    done, tables = asyncio.run(restore_into_new())
+    assert done.returncode == 0, done.stderr
+    assert f"restored {len(tables)} tables" in done.stdout
+    assert tables["bookings"][0] > 0
+
+
+async def test_the_daily_worker_job_backs_up_or_names_the_shared_volume(
+    seeded: DatabaseUrls, tmp_path: Path
+) -> None:
+    """The job as SAQ runs it, which looks for the database's volume itself: on this machine
+    the server may share the temporary folder's volume, and then the job must refuse."""
+    from types import SimpleNamespace
+
+    from workers import jobs
+
+    folder = tmp_path / "b"
+    settings = make_settings(
+        DATABASE_URL=seeded.owner, BACKUP_DIR=str(folder), BACKUP_KEY=KEY_B64,
+        DATA_DIR=str(tmp_path / "data"),
+    )  # fmt: skip
+    database_dir = await backups.database_directory(seeded.owner)
+    shared = database_dir is not None and os.stat(database_dir).st_dev == os.stat(tmp_path).st_dev
+    result = await jobs.backup_daily({"runtime": SimpleNamespace(settings=settings)})
+    status = backups.read_status(folder)
+    if shared:
+        assert "same volume" in result["error"]
+        assert status.last_good is None and status.last_failure is not None
+    else:
+        assert result["error"] is None and result["size"] > 0
+        assert status.last_good is not None and status.last_failure is None
