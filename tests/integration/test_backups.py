@@ -477,3 +477,15 @@ async def test_the_daily_worker_job_backs_up_or_names_the_shared_volume(
     else:
         assert result["error"] is None and result["size"] > 0
         assert status.last_good is not None and status.last_failure is None
+
+
+def test_client_tools_of_another_major_version_are_refused_by_name() -> None:
+    with pytest.raises(backups.BackupError, match="no pg_dump/pg_restore of PostgreSQL 9 "):
+        backups.client_tools(9)
+
+
+def test_the_command_without_backups_configured_says_what_to_set(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "DATA_DIR": str(tmp_path)}
+    unconfigured = _cli(["list"], {**env, "BACKUP_DIR": "", "BACKUP_KEY": ""})
+    assert unconfigured.returncode == 2
+    assert "BACKUP_DIR" in unconfigured.stderr and "BACKUP_KEY" in unconfigured.stderr
