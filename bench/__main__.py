@@ -3,7 +3,11 @@
 (a) ``bench.slots.run()``: 10 masters x 30 days, median and p99 per ``find_slots`` call.
 (b) Real servers on 127.0.0.1, 2 uvicorn workers each, loaded by wrk (or a bounded Python
     client): bare baselines (``bench/baseline_app.py``) against the app's availability, booking
-    and booking-page requests, on a fresh database that is dropped at the end.
+    and booking-page requests and the dashboard's day calendar (10 masters, 80 bookings, an
+    owner's session), on a fresh database that is dropped at the end.
+(b3) The calendar's live updates (``bench/live.py``): the htmx poll's unchanged answer at full
+    load, the share of it that BENCH_LIVE_CALENDARS open calendars polling every
+    BENCH_LIVE_INTERVAL seconds take, and the calendar's req/s while they poll.
 
 Environment:
   BENCH_SECONDS      length of each HTTP measurement (default 10)
@@ -14,6 +18,7 @@ Environment:
   BENCH_BOOKING_RPS  size the booking requests for this rate instead of probing it
   BENCH_REQUESTS     requests per measurement for the Python fallback client (default 2000)
   BENCH_NO_WRK=1     use the Python fallback client even when wrk is installed
+  BENCH_LIVE_CALENDARS, BENCH_LIVE_INTERVAL  open calendars polling, and how often (50, 5 s)
   BENCH_SERVER       "nodelay" (default: uvicorn's CLI with its --workers TCP_NODELAY bug
                      worked around, see bench/uvicorn_nodelay.py) or "uvicorn" (stock)
   TEST_DATABASE_URL  the PostgreSQL server (else 127.0.0.1:5432 if it answers, else an embedded
@@ -39,7 +44,7 @@ from typing import Any, NoReturn
 import httpx
 import msgspec
 
-from bench import fixtures, floor, notifications, slots
+from bench import fixtures, floor, live, notifications, slots
 from bench.http import (
     NODELAY_UVICORN,
     STOCK_UVICORN,
@@ -58,10 +63,17 @@ BOT_TOKEN = "123456:BENCH-bot-token-for-pozapisi"  # noqa: S105
 SECRET_KEY = "bench-secret-key-0123456789abcdef-0123456789"  # noqa: S105
 SLOT_TARGET_MS = 5.0
 CALENDAR_TARGET = 0.30  # issue 14: the day calendar against the bare asyncpg + Jinja page
+# issue 14 item 4: the open calendars whose live updates are measured, and their poll interval
+# (the htmx trigger's "every 5s" in app/templates/dashboard/calendar/_body.html)
+LIVE_CALENDARS = env_int("BENCH_LIVE_CALENDARS", 50)
+LIVE_INTERVAL_S = env_float("BENCH_LIVE_INTERVAL", 5.0)
 RATIOS = [
     # label, numerator, denominator, target
     ("availability / bare asyncpg+Jinja page", "availability", "bare_page", 0.5),
     ("day calendar / bare asyncpg+Jinja page", "calendar", "bare_page", CALENDAR_TARGET),
+    ("day calendar / bare calendar-shaped page", "calendar", "bare_calendar", None),
+    ("bare calendar-shaped page / bare page", "bare_calendar", "bare_page", None),
+    ("day calendar while calendars poll / alone", "calendar_polled", "calendar", None),
     ("booking creation / bare constrained insert", "booking", "bare_insert", 0.4),
     ("bare audited insert / bare constrained insert", "bare_audited", "bare_insert", None),
     ("booking creation / bare audited insert", "booking", "bare_audited", None),
@@ -120,6 +132,7 @@ class Run:
         self.warmup = warmup
         self.rounds = rounds
         self.results: dict[str, list[LoadResult]] = {}
+        self.polls: list[live.PollStats] = []  # the background pollers', one per round
 
     def measure(
         self,
@@ -263,8 +276,8 @@ def _http(
     wide: fixtures.Wide,
     desk: fixtures.Calendar,
 ) -> Bookings:
-    """Rounds of: the baseline server (plain, page, insert), then the app (availability, page,
-    day calendar, booking). Only one of them runs at a time, so the benchmark never holds more database
+    """Rounds of: the baseline server (plain, page, calendar-shaped page, insert), then the app
+    (availability, page, day calendar and its live poll, booking). Only one of them runs at a time, so the benchmark never holds more database
     connections than the app alone (2 workers x (10 + 10 overflow)) on a server that may be
     shared; the rounds give each ratio several pairs taken a minute apart at most."""
     from app.db.urls import to_libpq
@@ -289,6 +302,15 @@ def _http(
             run.measure("plain", "bare: plain text", bare.url + "/plain")
             run.measure("bare_page", "bare: asyncpg SELECT 20 rows + Jinja page",
                         bare.url + "/page")  # fmt: skip
+            bare_calendar = f"{bare.url}/calendar?business={desk.business_id}&day={desk.day}"
+            if number == 1:
+                drawn = _check(httpx.get(bare_calendar), 200, "bare calendar").text.count(
+                    'class="cal-block '
+                )
+                if drawn != desk.bookings:
+                    raise RuntimeError(f"bare calendar: {drawn} of {desk.bookings} bookings")
+            run.measure("bare_calendar", "bare: calendar-shaped page, 2 SELECTs + Jinja",
+                        bare_calendar)  # fmt: skip
             run.measure("bare_insert", "bare: INSERT, gist exclusion, own transaction",
                         bare.url + "/insert", method="POST")  # fmt: skip
             run.measure("bare_audited", "bare: audited INSERT (+ outbox row, audit entry)",
@@ -306,11 +328,21 @@ def _http(
             run.measure("availability", "app: GET availability (1 day, staff=any)",
                         availability)  # fmt: skip
             run.measure("page", "app: GET /app/b/<slug> (booking page)", page)
-            day_view = f"{app.url}/dashboard/calendar?date={desk.day}&view=day"
+            day_view = live.calendar_url(app.url, desk)
+            signed_in = {"Cookie": desk.cookie}
             if number == 1:
                 _check_calendar(day_view, desk)
             run.measure("calendar", "app: GET /dashboard/calendar (day, 10x8 bookings)", day_view,
-                        headers={"Cookie": desk.cookie})  # fmt: skip
+                        headers=signed_in)  # fmt: skip
+            poll = live.poll_url(app.url, desk, live.current_stamp(app.url, desk))
+            run.measure("poll", "app: GET /dashboard/calendar/live, unchanged (204)", poll,
+                        headers={**signed_in, "HX-Request": "true"})  # fmt: skip
+            with live.Pollers(poll, signed_in, count=LIVE_CALENDARS,
+                              interval=LIVE_INTERVAL_S) as pollers:  # fmt: skip
+                run.measure("calendar_polled",
+                            f"app: day calendar, {LIVE_CALENDARS} calendars polling",
+                            day_view, headers=signed_in)  # fmt: skip
+            run.polls.append(pollers.stats)
             bookings.warm_up(app.url)
             bookings.measure(app.url)
     if not stock:  # what uvicorn's --workers bug costs, measured on the plainest endpoint
@@ -343,6 +375,38 @@ def _target_lines(run: Run) -> list[str]:
             verdict = "met" if value >= target else "missed"
             lines.append(f"TARGET {name} {value:.2f} {target:.2f} {verdict}")
     return lines
+
+
+def _live_report(run: Run, line: str) -> None:
+    polls = [r.rps for r in run.results.get("poll", [])]
+    calendars = [r.rps for r in run.results.get("calendar", [])]
+    if not polls or not calendars:
+        return
+    capacity = statistics.median(polls)
+    load = LIVE_CALENDARS / LIVE_INTERVAL_S
+    _say(line)
+    _say(f"(b3) live updates: {LIVE_CALENDARS} open calendars polling every {LIVE_INTERVAL_S:g} s "
+         "(htmx; 204 while nothing changed)")  # fmt: skip
+    _say(f"    {load:,.0f} polls/s = {load / capacity:.2%} of the poll endpoint's capacity "
+         f"({capacity:,.0f} req/s at {run.gen.connections} connections, above)")  # fmt: skip
+    polled = _ratios(run, "calendar_polled", "calendar")
+    if polled:
+        _say(f"    day calendar while they poll: {statistics.median(polled):.2f} x its req/s alone")
+    sent = sum(s.sent for s in run.polls)
+    if sent:
+        answered = " ".join(
+            f"{code}={sum(s.statuses.get(code, 0) for s in run.polls)}"
+            for code in sorted({c for s in run.polls for c in s.statuses})
+        )
+        latencies = sorted(ms for s in run.polls for ms in s.latencies_ms)
+        p99 = latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)] if latencies else 0
+        errors = sum(s.errors for s in run.polls)
+        rate = statistics.median(s.rps for s in run.polls)
+        _say(f"    the pollers meanwhile: {rate:.1f} polls/s, answers {answered}, {errors} errors, "
+             f"p99 {p99:.0f} ms (under the calendar's full load)")  # fmt: skip
+    burst = LIVE_CALENDARS / statistics.median(calendars)
+    _say(f"    a change redraws every open calendar once: {LIVE_CALENDARS} grids = {burst:.2f} s of "
+         "the server at the calendar's full rate")  # fmt: skip
 
 
 def _report(
@@ -390,6 +454,7 @@ def _report(
             verdict = "ok" if value >= target else "MISSED"
             _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'>= ' + format(target, '.2f'):>8}"
                  f"   {verdict}")  # fmt: skip
+    _live_report(run, line)
     if db_floor:
         inserts = [r.rps for r in run.results.get("bare_insert", [])]
         share = db_floor["rps"] / statistics.median(inserts) if inserts else 0.0

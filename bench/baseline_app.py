@@ -13,7 +13,13 @@ Run by ``python -m bench`` under uvicorn (``bench.baseline_app:create_app --fact
   in the same transaction: an outbox row and an entry on the hash-chained audit log (the app's
   ``audit_append``, with its per-chain advisory lock), in one statement. Booking creation does
   this and more (consent, client card, cap, idempotency, schedule check), so this is the least
-  a booking can cost with no app around it.
+  a booking can cost with no app around it;
+* ``GET /calendar?business=&day=`` — a calendar-shaped page with nothing else: the day's
+  masters and bookings (with client names) in two asyncpg statements, drawn by a Jinja
+  template as the dashboard's day grid (a column per master, a row per quarter hour from 09:00
+  to 21:00, a block per booking, an empty cell's link elsewhere) — no session, no working
+  hours, no translation, no row-level security. Issue 14's target is against ``/page``; this
+  one tells how much of the gap is the page's size and how much the app's work.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ import itertools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from litestar import Litestar, MediaType, Response, get, post
@@ -46,6 +53,19 @@ _INSERT = (
     "RETURNING id"
 )
 _INSERT_AUDITED = "SELECT bench_insert_audited($1, $2, $3)"
+_STAFF = (
+    "SELECT id, name FROM staff WHERE business_id = $1 AND archived_at IS NULL "
+    "ORDER BY sort_order, id"
+)
+_DAY = (
+    "SELECT b.id, b.staff_id, b.status, lower(b.period) AS start, upper(b.period) AS end, "
+    "b.service_name ->> 'ru' AS service, c.name AS client FROM bookings b "
+    "LEFT JOIN clients c ON c.id = b.client_id WHERE b.business_id = $1 "
+    "AND b.status <> 'cancelled' AND b.period && tstzrange($2, $3) ORDER BY lower(b.period)"
+)
+_ZONE = ZoneInfo("Asia/Almaty")
+_STEP = timedelta(minutes=15)
+_FIRST_HOUR, _LAST_HOUR = 9, 21
 _EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 
@@ -75,6 +95,25 @@ def create_app() -> Litestar:
         rows = await state["pool"].fetch(_SELECT)
         return Template("bare_page.html", context={"title": "Bare page", "items": rows})
 
+    @get("/calendar")
+    async def day_calendar(business: int, day: date) -> Template:
+        begin = datetime.combine(day, time(_FIRST_HOUR), tzinfo=_ZONE)
+        rows = (_LAST_HOUR - _FIRST_HOUR) * 4
+        async with state["pool"].acquire() as conn:
+            masters = await conn.fetch(_STAFF, business)
+            found = await conn.fetch(_DAY, business, begin, begin + rows * _STEP)
+        columns: dict[int, dict[int, Any]] = {m["id"]: {} for m in masters}
+        for b in found:
+            first = max(0, (b["start"] - begin) // _STEP)
+            span = max(1, min(rows, -((begin - b["end"]) // _STEP)) - first)
+            columns[b["staff_id"]][first] = (span, b)
+            for covered in range(first + 1, first + span):
+                columns[b["staff_id"]][covered] = None
+        times = [(begin + i * _STEP).astimezone(_ZONE) for i in range(rows)]
+        return Template("bare_calendar.html", context={
+            "day": day, "masters": masters, "columns": columns, "times": times,
+        })  # fmt: skip
+
     @post("/insert", status_code=201)
     async def insert() -> Response[dict[str, int]]:
         start = _EPOCH + next(counter) * _HOUR
@@ -91,7 +130,7 @@ def create_app() -> Litestar:
         return Response({"id": new_id}, status_code=201)
 
     return Litestar(
-        route_handlers=[plain, page, insert, insert_audited],
+        route_handlers=[plain, page, day_calendar, insert, insert_audited],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         openapi_config=None,
