@@ -40,7 +40,7 @@ import asyncpg
 
 from app.db.embedded import EmbeddedServerError, find_bindir
 from app.db.urls import to_libpq
-from app.domain.backup_seal import CHUNK_SIZE, Sealer, SealError, unseal, verify_stream
+from app.domain.backup_seal import CHUNK_SIZE, Sealer, SealError, unseal
 from app.settings import BACKUP_MAX_KEEP_DAYS, Settings, decode_backup_key
 
 SUFFIX = ".pzbackup"
@@ -52,7 +52,7 @@ PARTIAL_KEPT = timedelta(days=1)  # a crashed run's temporary file, removed by r
 # outlive BACKUP_KEEP_DAYS, so none is ever older than that
 ROTATION_INTERVAL = timedelta(days=1)
 _DUMP_MAGIC = b"PGDMP"
-_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (\S+) ", re.M)
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (\S+) (\S+)$", re.M)
 
 # roles are cluster-wide and pg_dump does not carry them: a restore onto a new server creates
 # them as migration 0002 does (passwords are set by the operator, docs/deploy.md)
@@ -432,10 +432,10 @@ async def restore(config: BackupConfig, path: Path, target_url: str) -> Restored
     The file is authenticated and its archive read through once before the target is
     touched; the restore is one transaction; then every table of the archive must be there
     and the audit chains must verify."""
-    major, _, tables = await _server_facts(target_url)
-    if tables:
+    major, _, occupied = await _server_facts(target_url)
+    if occupied:
         raise BackupError(
-            f"the target database is not empty ({tables} tables in public): restore only into "
+            f"the target database is not empty ({occupied} tables in public): restore only into "
             "a new, empty database"
         )
     bindir = client_tools(major)
@@ -443,14 +443,29 @@ async def restore(config: BackupConfig, path: Path, target_url: str) -> Restored
     listing, size = await asyncio.to_thread(
         _pipe_into, [str(bindir / "pg_restore"), "--list"], env, config.key, path
     )
-    expected = {f"{schema}.{name}" for schema, name in _TOC_TABLE.findall(listing)}
+    tables = _TOC_TABLE.findall(listing)
+    expected = {f"{schema}.{name}" for schema, name, _ in tables}
+    owners = sorted({owner for _, _, owner in tables})
     conn = await _connect(target_url)
     try:
         await conn.execute(_ROLES_SQL)
+        present_roles = {
+            r["rolname"]
+            for r in await conn.fetch(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", owners
+            )
+        }
     finally:
         await conn.close()
+    if missing_roles := [o for o in owners if o not in present_roles]:
+        # the objects keep their owner: SECURITY DEFINER functions must not end up owned by
+        # whoever restores (a superuser, often)
+        raise BackupError(
+            f"the backup's tables belong to {', '.join(missing_roles)}, which this server lacks: "
+            "create that role first (docs/deploy.md, Restoring)"
+        )
     command = [
-        str(bindir / "pg_restore"), "--no-owner", "--single-transaction", "--exit-on-error",
+        str(bindir / "pg_restore"), "--single-transaction", "--exit-on-error",
         "--no-password", "--dbname", dsn,
     ]  # fmt: skip
     await asyncio.to_thread(_pipe_into, command, env, config.key, path)
@@ -550,20 +565,3 @@ async def status(settings: Settings) -> BackupStatus | None:
     if settings.backup_dir is None:
         return None
     return await asyncio.to_thread(read_status, settings.backup_dir)
-
-
-__all__ = [
-    "Backup",
-    "BackupConfig",
-    "BackupError",
-    "BackupStatus",
-    "SealError",
-    "create",
-    "list_backups",
-    "restore",
-    "rotate",
-    "run_scheduled",
-    "status",
-    "verify",
-    "verify_stream",
-]
