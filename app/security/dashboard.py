@@ -25,13 +25,14 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 
 from app.db.session import Database
+from app.domain import live
 from app.domain.accounts import AccountCard, card_of, live_account
 from app.domain.audit import Actor
 from app.domain.members import ROLES, Member, Workplace, workplaces
@@ -73,6 +74,8 @@ class Dashboard:
     account: AccountCard
     session: sessions.SessionInfo
     workplaces: tuple[Workplace, ...]
+    # the navigation's counts and change stamp, read with the session for pages that show them
+    counts: live.Counts | None = None
 
     @property
     def csrf_token(self) -> str:
@@ -158,8 +161,11 @@ async def end_other_sessions(db: Database, viewer: Dashboard) -> int:
 
 
 async def current(
-    db: Database, request: Request[Any, Any, Any], settings: Settings
+    db: Database, request: Request[Any, Any, Any], settings: Settings, *, counts: bool = False
 ) -> Dashboard | None:
+    """The signed-in person; with ``counts``, also the navigation's counts of the business
+    they work in, in the same transaction: the business set as its tenant, then one statement
+    (:func:`app.domain.live.counts_in`)."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
@@ -171,7 +177,22 @@ async def current(
         if account is None:
             return None
         places = await workplaces(session, account.id)
-    return Dashboard(account=card_of(account), session=info, workplaces=tuple(places))
+        viewer = Dashboard(account=card_of(account), session=info, workplaces=tuple(places))
+        member = viewer.member
+        if counts and member is not None:
+            viewer = replace(viewer, counts=await live.counts_in(session, member))
+    return viewer
+
+
+def _shows_counts(request: Request[Any, Any, Any]) -> bool:
+    """Whether the answer is a whole page (its navigation shows the counts): a GET that is
+    not an htmx fragment, or a fragment whose handler asks for them (``opt nav_counts``)."""
+    if request.method != "GET":
+        return False
+    wanted = request.route_handler.opt.get("nav_counts")
+    if wanted is not None:
+        return bool(wanted)
+    return request.headers.get("hx-request") != "true"
 
 
 # --- CSRF -------------------------------------------------------------------------------------
@@ -227,7 +248,7 @@ async def provide_maybe_dashboard(
     db: NamedDependency[Database],
     settings: NamedDependency[Settings],
 ) -> Dashboard | None:
-    viewer = await current(db, request, settings)
+    viewer = await current(db, request, settings, counts=_shows_counts(request))
     if viewer is not None and "lang" not in request.query_params:
         set_locale(viewer.account.locale)
     return viewer

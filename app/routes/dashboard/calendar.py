@@ -1,7 +1,11 @@
 """Dashboard: the calendar and walk-in bookings (issue 14; pinned paths in DESIGN.md
 "Dashboard contracts"): ``GET /dashboard/calendar?date=&view=&staff=``, the "new booking" form
 (``GET /dashboard/bookings/new?staff=&start=``) an empty slot of the calendar opens, and
-``POST /dashboard/bookings``.
+``POST /dashboard/bookings``; and what keeps an open page current (issue 14 item 4,
+:mod:`app.domain.live`): ``GET /dashboard/calendar/live`` (the open calendar's poll) and
+``GET /dashboard/live`` (the navigation's counts on every other page). Both take the ``stamp``
+the page was drawn at and answer 204 when nothing changed (htmx swaps nothing), else what
+changed, with the counts swapped out of band and the new stamp (also in ``X-Live-Stamp``).
 
 Every member sees the calendar (a master only their own column); owners and admins book for
 any master, a master for themself. The domain (:mod:`app.domain.calendar`) reads and books."""
@@ -12,7 +16,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 
-from app.domain import calendar
+from app.domain import calendar, live
 from app.domain.errors import SlotTaken, ValidationFailed
 from app.i18n import N_, gettext
 from app.routes.dashboard.render import field_errors, page, see_other
@@ -27,7 +31,10 @@ def _is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-@get("/calendar", name="dashboard:calendar", dependencies=ANY_MEMBER, include_in_schema=False)
+@get(
+    "/calendar", name="dashboard:calendar", dependencies=ANY_MEMBER, include_in_schema=False,
+    opt={"nav_counts": True},  # its htmx fragment carries the stamp its poll starts from
+)  # fmt: skip
 async def show(
     request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
 ) -> Response[Any]:
@@ -92,4 +99,44 @@ async def create(
     return see_other(url + f"&made={made.id}")
 
 
-ROUTES = [show, new, create]
+def _live(response: Response[Any], counts: live.Counts) -> Response[Any]:
+    response.headers["X-Live-Stamp"] = counts.stamp
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _unchanged(counts: live.Counts) -> Response[Any]:
+    return _live(Response(content=b"", status_code=204), counts)
+
+
+@get(
+    "/calendar/live", name="dashboard:calendar-live", dependencies=ANY_MEMBER,
+    include_in_schema=False, opt={"nav_counts": False},
+)  # fmt: skip
+async def calendar_live(
+    request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
+) -> Response[Any]:
+    q = request.query_params
+    day, view, staff = calendar.parse_query(q.get("date"), q.get("view"), q.get("staff"))
+    update = await live.calendar_update(db, member, since=live.parse_stamp(q.get("stamp")),
+                                        day=day, view=view, staff_id=staff)  # fmt: skip
+    if update.calendar is None:
+        return _unchanged(update.counts)
+    return _live(page(request, dashboard, "dashboard/calendar/_live.html", cal=update.calendar,
+                      counts=update.counts), update.counts)  # fmt: skip
+
+
+@get(
+    "/live", name="dashboard:live", dependencies=ANY_MEMBER, include_in_schema=False,
+    opt={"nav_counts": False},
+)  # fmt: skip
+async def nav_live(
+    request: Request[Any, Any, Any], db: DB, dashboard: SignedInDashboard, member: ActingMember
+) -> Response[Any]:
+    counts = await live.counts(db, member)
+    if counts.stamp == live.parse_stamp(request.query_params.get("stamp")):
+        return _unchanged(counts)
+    return _live(page(request, dashboard, "dashboard/_live_nav.html", counts=counts), counts)
+
+
+ROUTES = [show, new, create, calendar_live, nav_live]
