@@ -334,3 +334,13 @@ async def test_the_report_reads_a_fixed_number_of_statements(
     assert (counted_few, counted_many) == (2, 300)
     assert few == many
     assert few <= 8  # the tenancy, business, masters, figures, days, hours, schedule
+
+
+def test_changes_are_told_in_words_of_direction() -> None:
+    change = analytics.change
+    assert change(6, 8, "count") == analytics.Change("down", percent=-25)  # (6 - 8) / 8
+    assert change(5, 5, "money") == analytics.Change("same", percent=0)
+    assert change(0, 0, "count") == analytics.Change("same", percent=0)
+    assert change(3, 0, "count") == analytics.Change("none")  # nothing to compare with
+    assert change(0.1, 0.25, "rate") == analytics.Change("down", points=-15)  # 10 % vs 25 %
+    assert change(None, 0.5, "rate") == analytics.Change("none")
