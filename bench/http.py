@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,6 +44,7 @@ class LoadResult:
     tool: str
     sent: int = 0  # every request sent (ok + errors)
     first_error: str = ""
+    statuses: dict[int, int] = field(default_factory=dict)  # responses by status
 
     @property
     def rps(self) -> float:
@@ -299,9 +300,14 @@ class LoadGenerator:
             sent=sent,
         )
         kinds = {k: int(fields[k]) for k in ("status", "connect", "read", "write", "timeout")}
+        text = out.decode(errors="replace")
+        codes = _STATUS.search(text)
+        if codes:
+            result.statuses = {
+                int(code): int(count)
+                for code, count in (part.split("=") for part in codes.group(1).split())
+            }
         if errors:
-            text = out.decode(errors="replace")
-            codes = _STATUS.search(text)
             sample = _SAMPLE.search(text)
             described = [
                 f"{k} {v}" for k, v in kinds.items() if v and k != "status"
@@ -333,6 +339,7 @@ async def python_load(
     """Send ``total`` requests (the POSTs in order, else bodiless ``method`` requests, with
     ``headers``) with ``concurrency`` in flight."""
     latencies: list[float] = []
+    statuses: dict[int, int] = {}
     ok = errors = 0
     first_error = ""
     next_index = iter(range(total))
@@ -358,6 +365,7 @@ async def python_load(
                     first_error = first_error or repr(exc)
                     continue
                 latencies.append(time.perf_counter() - started)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 if response.status_code in expect:
                     ok += 1
                 else:
@@ -376,5 +384,5 @@ async def python_load(
 
     return LoadResult(
         name=name, ok=ok, errors=errors, seconds=elapsed, p50_ms=pct(50), p99_ms=pct(99),
-        tool="python", sent=ok + errors, first_error=first_error,
+        tool="python", sent=ok + errors, first_error=first_error, statuses=statuses,
     )  # fmt: skip

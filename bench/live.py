@@ -21,6 +21,7 @@ import httpx
 from bench import fixtures
 
 STAMP_HEADER = "X-Live-Stamp"
+STAMP_PERIOD_S = 900  # the stamp holds the quarter hour (unix time // 900)
 
 
 def calendar_url(base: str, desk: fixtures.Calendar) -> str:
@@ -31,9 +32,14 @@ def poll_url(base: str, desk: fixtures.Calendar, stamp: str) -> str:
     return f"{base}/dashboard/calendar/live?date={desk.day}&view=day&stamp={stamp}"
 
 
-def current_stamp(base: str, desk: fixtures.Calendar) -> str:
+def current_stamp(base: str, desk: fixtures.Calendar, lasting: float = 0.0) -> str:
     """The stamp the open day is at (a poll without one gets the grid and the stamp), checked
-    to answer 204 — so the load measures the unchanged answer, not redraws."""
+    to answer 204 — so the load measures the unchanged answer, not redraws. The stamp also
+    turns every quarter hour (the calendar's "now" line): with ``lasting`` seconds to measure,
+    wait for the next quarter hour first when it would come sooner."""
+    left = STAMP_PERIOD_S - time.time() % STAMP_PERIOD_S
+    if left < lasting + 5:
+        time.sleep(left + 1)
     signed_in = {"Cookie": desk.cookie, "HX-Request": "true"}
     first = httpx.get(poll_url(base, desk, ""), headers=signed_in)
     stamp = first.headers.get(STAMP_HEADER)
@@ -65,11 +71,23 @@ class PollStats:
 
 
 class Pollers:
-    """``count`` open calendars polling ``url`` every ``interval`` seconds, in a thread of
-    their own, from ``with`` until its end; ``stats`` afterwards."""
+    """``count`` open calendars polling every ``interval`` seconds, in a thread of their own,
+    from ``with`` until its end; ``stats`` afterwards. Each starts from ``stamp`` and, as the
+    page's poller does, sends the stamp of its last answer next time."""
 
-    def __init__(self, url: str, headers: dict[str, str], *, count: int, interval: float) -> None:
-        self.url = url
+    def __init__(
+        self,
+        base: str,
+        desk: fixtures.Calendar,
+        stamp: str,
+        headers: dict[str, str],
+        *,
+        count: int,
+        interval: float,
+    ) -> None:
+        self.base = base
+        self.desk = desk
+        self.stamp = stamp
         self.headers = {**headers, "HX-Request": "true"}
         self.count = count
         self.interval = interval
@@ -102,6 +120,7 @@ class Pollers:
 
     async def _poll(self, client: httpx.AsyncClient, started: float, number: int) -> None:
         due = started + self.interval * number / self.count
+        stamp = self.stamp
         while not self._stop.is_set():
             wait = due - time.monotonic()
             if wait > 0:
@@ -111,10 +130,11 @@ class Pollers:
             sent = time.perf_counter()
             self.stats.sent += 1
             try:
-                response = await client.get(self.url)
+                response = await client.get(poll_url(self.base, self.desk, stamp))
             except httpx.HTTPError:
                 self.stats.errors += 1
                 continue
+            stamp = response.headers.get(STAMP_HEADER, stamp)
             self.stats.latencies_ms.append((time.perf_counter() - sent) * 1000)
             code = response.status_code
             self.stats.statuses[code] = self.stats.statuses.get(code, 0) + 1
