@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 
 from app import i18n, landing, links
 from app.db.session import Database, Pools
+from app.domain.audit import action_label
 from app.domain.bookings import STATUS_LABELS
 from app.domain.members import ROLE_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
@@ -44,6 +45,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.globals.update(
         status_label=lambda status: i18n.gettext(STATUS_LABELS.get(status) or status),
         role_label=lambda role: i18n.gettext(ROLE_LABELS.get(role) or role),
+        action_label=action_label,  # an audit log action as people read it (domain.audit.ACTIONS)
         setup_steps=steps_bar,  # the set-up wizard's steps bar (dashboard/_setup_steps.html)
         get_locale=i18n.get_locale,
         landing_url=settings.landing_base_url.rstrip("/"),

@@ -159,7 +159,8 @@ async def test_reschedule_moves_to_a_free_time_and_tells_the_client(
     assert "booking.reschedule" in await audited(owner_session, "booking", booking_id)
     moved_panel = await client.get(moved.headers["location"])
     assert moved_panel.status_code == 200
-    assert "Перенесено на другое время" in moved_panel.text  # the old booking's history comes along
+    # the old booking's history comes along
+    assert "Запись перенесена на другое время" in moved_panel.text
 
     # a local time from the form's datetime-local, in the business's zone
     later = local_start(business, 5, time(11))
