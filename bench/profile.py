@@ -1,6 +1,6 @@
 """CPU per request, in process: where the HTTP benchmark's time goes, without a server or wrk.
 
-``python -m bench.profile [availability|booking|page|calendar|bare] [--cprofile]`` builds the app on a fresh
+``python -m bench.profile [availability|booking|page|calendar|poll|bare] [--cprofile]`` builds the app on a fresh
 benchmark database (``bench/fixtures.py``), sends requests one after another through
 ``httpx.ASGITransport`` and prints the CPU time (``time.process_time``) per request. With
 ``--cprofile`` it prints the 30 costliest functions too. Counts only this process: the database
@@ -35,6 +35,18 @@ class Asgi:
     async def request(
         self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
+        status, answer, _value = await self.request_with_header(method, target, "", body, headers)
+        return status, answer
+
+    async def request_with_header(
+        self,
+        method: str,
+        target: str,
+        header: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, str]:
+        """The status, body and one response header's value ("" when absent)."""
         path, _, query = target.partition("?")
         raw_headers = [(b"host", b"bench")] + [
             (k.lower().encode(), v.encode()) for k, v in (headers or {}).items()
@@ -49,6 +61,8 @@ class Asgi:
         }  # fmt: skip
         sent = False
         status = 0
+        value = ""
+        wanted = header.lower().encode()
         chunks: list[bytes] = []
 
         async def receive() -> dict[str, Any]:
@@ -59,14 +73,17 @@ class Asgi:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, value
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for name, raw in message.get("headers", []):
+                    if wanted and name.lower() == wanted:
+                        value = raw.decode()
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        return status, b"".join(chunks)
+        return status, b"".join(chunks), value
 
 
 async def _measure(name: str, call: Callable[[int], Awaitable[None]], profile: bool) -> None:
@@ -135,6 +152,26 @@ async def main(which: list[str], profile: bool) -> None:
                     assert response[0] == 200, response
 
                 await _measure("day calendar", get_calendar, profile)
+            if "poll" in which:
+                from bench.live import STAMP_HEADER
+
+                live_view = f"/dashboard/calendar/live?date={desk.day}&view=day&stamp="
+                polling = {"Cookie": desk.cookie, "HX-Request": "true"}
+                status, _body, stamp = await client.request_with_header(
+                    "GET", live_view, STAMP_HEADER, headers=polling
+                )
+                assert status == 200 and stamp, status
+
+                async def poll_unchanged(_index: int) -> None:
+                    response = await client.request("GET", live_view + stamp, headers=polling)
+                    assert response[0] == 204, response
+
+                async def poll_changed(_index: int) -> None:
+                    response = await client.request("GET", live_view, headers=polling)
+                    assert response[0] == 200, response
+
+                await _measure("calendar poll, unchanged (204)", poll_unchanged, profile)
+                await _measure("calendar poll, changed (the grid)", poll_changed, profile)
             if "booking" in which:
                 posts = Clients(wide).take(20 + REQUESTS)
                 policy = msgspec.json.decode((await client.request("GET", "/api/v1/policy"))[1])
@@ -184,5 +221,5 @@ async def main(which: list[str], profile: bool) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    everything = ["availability", "page", "calendar", "booking", "bare"]
+    everything = ["availability", "page", "calendar", "poll", "booking", "bare"]
     asyncio.run(main(args or everything, "--cprofile" in sys.argv))
