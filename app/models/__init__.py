@@ -10,14 +10,15 @@ from .businesses import Business, Invitation, Location, Membership
 from .catalog import Service, Staff, StaffService
 from .clients import Client
 from .feeds import CalendarFeed
+from .operators import LawfulDisclosure, Operator, OperatorRecoveryCode
 from .outbox import Notification
 from .privacy import Consent, ConsentTechnical, DataRequest, PolicyVersion
 from .schedule import Holiday, ScheduleOverride, TimeOff, WorkingHours
 
 __all__ = [
     "Account", "AccountToken", "AuditChainHead", "AuditDetails", "AuditLog", "Base", "Booking", "Business",
-    "CalendarFeed", "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invitation", "Invoice", "Location",
-    "Membership", "Message", "Notification", "OtpChallenge", "Payment", "Plan", "PolicyVersion",
+    "CalendarFeed", "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invitation", "Invoice", "LawfulDisclosure", "Location",
+    "Membership", "Message", "Notification", "Operator", "OperatorRecoveryCode", "OtpChallenge", "Payment", "Plan", "PolicyVersion",
     "ScheduleOverride", "SecurityEvent", "Service", "Session", "Staff", "StaffService",
     "Subscription", "TimeOff", "WorkingHours",
 ]  # fmt: skip

@@ -75,6 +75,7 @@ class DataRequest(Base):
             name="kind",
         ),
         CheckConstraint("status IN ('received', 'in_progress', 'done', 'rejected')", name="status"),
+        Index("ix_data_requests_due_on", "due_on"),  # the operators' queue, by due date
     )
 
     id: Mapped[int] = id_column()
@@ -88,4 +89,7 @@ class DataRequest(Base):
     received_at: Mapped[datetime] = created_at_column()
     due_on: Mapped[date] = mapped_column(Date)  # 10 Kazakhstan business days (policy 8.6)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    resolution: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)  # the answer sent
+    # who wrote, as they gave it, when no account is theirs (a letter, a call: migration 0022)
+    requester: Mapped[str | None] = mapped_column(String(254))
+    handled_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("accounts.id"))

@@ -151,6 +151,38 @@ INVENTORY: dict[str, dict[str, str]] = {
         "due_on": N,
         "done_at": N,
         "resolution": P,  # 8.6 free text
+        "requester": P,  # 8.6: who wrote, as they gave it (a letter, a call), when no account
+        "handled_by": N,  # the operator (staff acting in their role)
+    },
+    "operators": {
+        "account_id": N,
+        "role": N,
+        "totp_secret": N,  # a sealed random key: says nothing about the person
+        "totp_last_step": N,
+        "created_at": N,
+        "disabled_at": N,
+    },
+    "operator_recovery_codes": {
+        "id": N,
+        "account_id": N,
+        "code_hash": N,  # a digest of a random secret
+        "used_at": N,
+        "created_at": N,
+    },
+    "lawful_disclosures": {
+        "id": N,
+        "data_request_id": N,
+        "account_id": N,
+        "authority": N,
+        "legal_basis": N,
+        "reference": N,
+        "data_given": P,  # 5.4: what was handed over about the person
+        "disclosed_on": P,  # 5.4: when data about the person went to an authority
+        "withheld": N,
+        "withheld_reason": P,  # 5.4: why the person is not told (about them)
+        "export_sha256": N,
+        "recorded_by": N,
+        "created_at": N,
     },
     "holidays": {"id": N, "business_id": N, "on_date": N, "name": N},
     "invoices": {
