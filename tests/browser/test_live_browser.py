@@ -5,21 +5,38 @@ badge goes up, the Messages badge goes up, and the cancelled block leaves the gr
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.session import Database
+from app.domain import calendar
+from app.domain.audit import Actor
+from app.domain.members import Member
 from app.security import sessions
 from app.settings import Settings, secret_key_for
 from tests.browser.conftest import PageWatch, pick_day, telegram_url
 from tests.browser.test_miniapp_telegram import press_main_button
 from tests.conftest import BOT_TOKEN
-from tests.factories import create_business, next_telegram_id
+from tests.factories import create_business, local_start, next_telegram_id
 from tests.support.telegram import make_init_data
 
 pytestmark = pytest.mark.browser
+
+
+async def owner_cookie(
+    owner_session: AsyncSession, settings: Settings, account_id: int
+) -> dict[str, Any]:
+    token, _ = await sessions.issue(
+        owner_session, account_id=account_id, kind="dashboard", key=secret_key_for(settings),
+        ip="127.0.0.1", user_agent="playwright",
+    )  # fmt: skip
+    await owner_session.commit()
+    return {"name": "__Host-pz_dash", "value": token, "domain": "127.0.0.1", "path": "/",
+            "secure": True, "httpOnly": True, "sameSite": "Lax"}  # fmt: skip
 
 
 async def test_the_open_calendar_follows_the_mini_app(
@@ -28,20 +45,13 @@ async def test_the_open_calendar_follows_the_mini_app(
     business = await create_business(owner_session, auto_confirm=False)
     await owner_session.commit()
     assert business.owner_account_id is not None
-    token, _ = await sessions.issue(
-        owner_session, account_id=business.owner_account_id, kind="dashboard",
-        key=secret_key_for(settings), ip="127.0.0.1", user_agent="playwright",
-    )  # fmt: skip
-    await owner_session.commit()
+    cookie = await owner_cookie(owner_session, settings, business.owner_account_id)
     owner_context = await browser.new_context(viewport={"width": 1280, "height": 900},
                                               locale="ru-RU")  # fmt: skip
     client_context = await browser.new_context(viewport={"width": 360, "height": 740},
                                                locale="ru-RU")  # fmt: skip
     try:
-        await owner_context.add_cookies(
-            [{"name": "__Host-pz_dash", "value": token, "domain": "127.0.0.1", "path": "/",
-              "secure": True, "httpOnly": True, "sameSite": "Lax"}]
-        )  # fmt: skip
+        await owner_context.add_cookies([cookie])
         owner = await owner_context.new_page()
         owner_watch = PageWatch(owner, live_server)
         client = await client_context.new_page()
@@ -107,3 +117,41 @@ async def test_the_open_calendar_follows_the_mini_app(
     finally:
         await client_context.close()
         await owner_context.close()
+
+
+async def test_a_redraw_on_a_phone_keeps_the_place(
+    phone_page: tuple[Any, PageWatch],
+    live_server: str,
+    owner_session: AsyncSession,
+    settings: Settings,
+    db: Database,
+) -> None:
+    """On a 360 px phone, scrolled down to the evening: a booking made meanwhile (at the front
+    desk's other screen) redraws the grid without moving the page, and the date typed into the
+    calendar's form is still there."""
+    page, watch = phone_page
+    business = await create_business(owner_session)
+    await owner_session.commit()
+    assert business.owner_account_id is not None
+    await page.context.add_cookies(
+        [await owner_cookie(owner_session, settings, business.owner_account_id)]
+    )
+    start = local_start(business, days_ahead=2, at=time(16))
+    await page.goto(f"{live_server}/dashboard/calendar?date={start.date().isoformat()}")
+    await expect(page.locator(".cal-slot").first).to_be_visible()
+    await page.fill("#cal-date", "2030-01-02")  # half-way through choosing another day
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    down = await page.evaluate("window.scrollY")
+    assert down > 0
+
+    owner = Member(business.owner_account_id, business.id, "owner")
+    await calendar.book_walk_in(db, owner, {
+        "service_id": str(business.service_id), "staff_id": str(business.staff_ids[1]),
+        "start": start.isoformat(), "client_name": "Сауле", "client_phone": "+7 701 333 22 11",
+    }, actor=Actor(account_id=business.owner_account_id, kind="staff"))  # fmt: skip
+
+    await expect(page.locator(".cal-block")).to_contain_text("Сауле")
+    assert await page.evaluate("window.scrollY") == down
+    await expect(page.locator("#cal-date")).to_have_value("2030-01-02")
+    assert await watch.fits_360()
+    assert watch.foreign == [] and watch.errors == []
