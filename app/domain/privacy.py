@@ -7,16 +7,22 @@ Reading across businesses uses the ``client_own``/``client_card``/``member_own``
 policies; erasing across businesses uses the one SECURITY DEFINER function
 ``erase_account_data``, which itself refuses any account but the signed-in one.
 
-What the copy holds (policy 8.1: "a copy of the data we hold about you"):
-the account (never the password hash), consents with their IP and user agent, bookings in every
-business, the business's client card of the person *including the business's notes about them*
-(they are data about the person, so the Law gives access to them), the correspondence,
-notifications sent to them (what, when, how: not the message bodies, which are rendered from
-these and may hold codes), sessions and security events, sign-in codes asked for a change of
-contact (when, from where: never the code), data requests, business roles, the avatar.
+What the copy holds (policy 8.1: "a copy of the data we hold about you"): every personal
+column (as tests/integration/test_personal_data.py classifies them) of every row that names the
+person, or a stated reason in ``NOT_EXPORTED`` — tests/privacy/test_export.py reads the live
+schema and fails on a personal column that is neither. That is: the account (never the
+password hash), consents with their IP and user agent, bookings in every business, the
+business's client card of the person *including the business's notes about them* (they are
+data about the person, so the Law gives access to them), the correspondence, notifications
+sent to them or to one of their addresses (what, when, how: not the message bodies, which are
+rendered from these and may hold codes), sessions and security events, sign-in codes asked for
+a change of contact (when, from where: never the code), data requests, business roles and
+master profiles (with their photo and the absences recorded for them), invitations to or from
+them, and the audit log's entries about them (``pz_account_audit``: their own actions with IP
+and user agent; what others changed about them, without the other person's identity or device).
 Left out: other people's data (a master's replies are included as correspondence without the
-author; staff of a business are named only as the booking's master), and the audit log, which
-records the same actions for the operator's security and is kept per business.
+author; staff of a business are named only as the booking's master; the values of an entry
+where the person, as a business's staff, changed another person's data).
 """
 
 from __future__ import annotations
@@ -35,9 +41,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import audit
+from app.domain import audit, data_requests
 from app.domain.audit import Actor
-from app.domain.business_days import add_business_days
 from app.domain.consent import current_policy, record_consent
 from app.domain.errors import NotFound, Unauthorized, ValidationFailed
 from app.domain.otp import KeyedOutgoing, enqueue_platform
@@ -45,12 +50,10 @@ from app.i18n import N_, gettext, localized
 from app.models import Consent, DataRequest
 
 KZ_ZONE = ZoneInfo("Asia/Almaty")
-REPLY_BUSINESS_DAYS = 10  # policy 8.6
 REQUEST_KINDS = ("access", "correct", "delete", "withdraw", "complaint", "lawful_disclosure")
 EXPORT_FORMAT = "pozapisi-export/1"
 
-# Every table that holds rows about a person, and where the copy puts them. A schema test fails
-# when a table that refers to accounts, client cards or consents is missing here.
+# Every table that holds rows about a person, and where the copy puts them.
 EXPORT_SECTIONS: dict[str, str] = {
     "accounts": "account.json (+ avatar.webp)",
     "consents": "consents.json",
@@ -58,15 +61,47 @@ EXPORT_SECTIONS: dict[str, str] = {
     "bookings": "bookings.json, bookings.csv",
     "clients": "client_cards.json",
     "messages": "messages.json",
-    "notifications": "notifications.json",
+    "notifications": "notifications.json (to the account or to one of its addresses)",
     "sessions": "sessions.json",
     "security_events": "security_events.json",
     "data_requests": "data_requests.json",
+    "lawful_disclosures": "disclosures.json (to authorities, unless the law forbids telling you)",
     "memberships": "business_roles.json",
-    "staff": "business_roles.json (master profiles)",
+    "staff": "business_roles.json (master profiles; their photos in master_photos/)",
+    "time_off": "master_absences.json (absences recorded for your master profiles)",
     "otp_challenges": "verification_codes.json (codes for a change of contact)",
     "account_tokens": "email_links.json (links sent by e-mail: what for, when; never the link)",
-    "invitations": "team_invitations.json (invitations you sent or accepted)",
+    "invitations": "team_invitations.json (invitations you sent, accepted or that wait for you)",
+    "audit_log": "audit.json (entries about you)",
+    "audit_details": "audit.json (ip and user agent of your actions; values changed about you)",
+}
+
+# Personal columns the copy leaves out on purpose, and why. Every other personal column of a
+# row about the person is in the copy (tests/privacy/test_export.py holds it to that).
+NOT_EXPORTED: dict[tuple[str, str], str] = {
+    ("accounts", "password_hash"): (
+        "a bcrypt digest of the password: of no use to the person, and a copy of it in a file "
+        "is a way to attack them (10.2); the copy says whether there is one (has_password)"
+    ),
+    ("otp_challenges", "destination_hash"): (
+        "a keyed digest of the phone or e-mail a code went to, which cannot be read back; the "
+        "copy gives the channel and the account's own contacts"
+    ),
+    ("notifications", "payload"): (
+        "what a message says is rendered from the booking, business and correspondence the "
+        "copy holds; while it waits it may carry a live sign-in code or single-use link"
+    ),
+    ("notifications", "idempotency_key"): (
+        "a technical key made of the event, booking, channel, address and time, each in the copy"
+    ),
+    ("lawful_disclosures", "withheld_reason"): (
+        "set only on a disclosure the law forbids telling the person (5.4), which the copy "
+        "leaves out whole"
+    ),
+    ("rate_limit_counters", "key"): (
+        "a keyed digest of an account, Telegram user or network, counted for a short window and "
+        "linked to no account: it cannot be found from the person, nor read back"
+    ),
 }
 
 
@@ -87,6 +122,7 @@ _QUERIES = (
         "bookings.json",
         "SELECT b.id, b.public_code, b.business_id, biz.name AS business, biz.timezone, "
         "b.service_name, s.name AS master, lower(b.period) AS start, upper(b.period) AS end, "
+        "lower(b.blocked_period) AS blocked_start, upper(b.blocked_period) AS blocked_end, "
         "b.duration_min, b.price_tiyn, biz.currency, b.status, b.source, b.comment, "
         "b.cancelled_by, b.cancel_reason, b.rescheduled_from_id, b.created_at, b.updated_at "
         "FROM bookings b JOIN businesses biz ON biz.id = b.business_id "
@@ -111,7 +147,7 @@ _QUERIES = (
     _Query(
         "notifications.json",
         "SELECT n.id, n.business_id, biz.name AS business, n.booking_id, n.event, n.channel, "
-        "n.status, n.scheduled_at, n.sent_at, n.delivered_channel, n.created_at "
+        "n.address, n.status, n.scheduled_at, n.sent_at, n.delivered_channel, n.created_at "
         "FROM notifications n LEFT JOIN businesses biz ON biz.id = n.business_id "
         "WHERE n.account_id = :a ORDER BY n.id",
     ),
@@ -127,17 +163,23 @@ _QUERIES = (
     ),
     _Query(
         "data_requests.json",
-        "SELECT id, kind, status, channel, details, received_at, due_on, done_at, resolution "
-        "FROM data_requests WHERE account_id = :a ORDER BY id",
+        "SELECT id, kind, status, channel, requester, details, received_at, due_on, done_at, "
+        "resolution FROM data_requests WHERE account_id = :a ORDER BY id",
+    ),
+    _Query(  # policy 5.4; a disclosure the law forbids telling is withheld by its policy
+        "disclosures.json",
+        "SELECT authority, legal_basis, reference, data_given, disclosed_on "
+        "FROM lawful_disclosures WHERE account_id = :a AND NOT withheld ORDER BY disclosed_on, id",
     ),
     _Query(
         "business_roles.json",
         "SELECT 'membership' AS kind, m.business_id, biz.name AS business, m.role, "
-        "NULL::text AS profile_name, m.created_at FROM memberships m "
+        "NULL::text AS profile_name, NULL::text AS photo, m.created_at FROM memberships m "
         "JOIN businesses biz ON biz.id = m.business_id WHERE m.account_id = :a "
         "UNION ALL SELECT 'master_profile', s.business_id, biz.name, 'master', s.name, "
+        "CASE WHEN s.photo IS NOT NULL THEN 'master_photos/' || s.id || '.webp' END, "
         "s.created_at FROM staff s JOIN businesses biz ON biz.id = s.business_id "
-        "WHERE s.account_id = :a ORDER BY 6",
+        "WHERE s.account_id = :a ORDER BY 7",
     ),
     _Query(
         "email_links.json",
@@ -152,6 +194,11 @@ _QUERIES = (
         "WHERE i.invited_by = :a OR i.accepted_by = :a ORDER BY i.id",
     ),
     _Query(
+        "audit.json",
+        "SELECT at, business_id, business, action, entity, entity_id, by_you, actor_kind, ip, "
+        "user_agent, before, after, values_withheld FROM pz_account_audit(:a)",
+    ),
+    _Query(
         "verification_codes.json",
         "SELECT channel, purpose, created_at, expires_at, consumed_at, attempts, ip "
         "FROM otp_challenges WHERE account_id = :a ORDER BY id",
@@ -164,6 +211,9 @@ _ACCOUNT = text(
     "is_operator, created_at, avatar FROM accounts WHERE id = :a AND deleted_at IS NULL"
 )
 _CURRENT_ACCOUNT = text("SELECT app_account_id()")
+_MASTER_PHOTOS = text("SELECT id, photo FROM staff WHERE account_id = :a AND photo IS NOT NULL")
+# rows naming the person beyond their account's reach (app/db/sql/functions)
+_MENTIONS = text("SELECT pz_account_mentions(:a)")
 
 
 async def _require_self(session: AsyncSession, account_id: int) -> None:
@@ -226,19 +276,22 @@ async def export_account(
     now: datetime | None = None,
     channel: str = "mini_app",
     actor: Actor | None = None,
+    record_request: bool = True,
 ) -> bytes:
     """A ZIP of everything held about the signed-in person (policy 8.1).
 
-    Records the request as an ``access`` data request, done at once, and audits the export.
+    Records the request as an ``access`` data request, done at once (unless ``record_request``
+    is off: an operator's lawful disclosure records its own), and audits the export.
     """
     now = now or datetime.now(UTC)
     await _require_self(session, account_id)
     account_row = (await session.execute(_ACCOUNT, {"a": account_id})).mappings().first()
     if account_row is None:
         raise NotFound()
-    await record_data_request(
-        session, account_id, "access", channel, {"format": "zip"}, now, status="done"
-    )
+    if record_request:
+        await record_data_request(
+            session, account_id, "access", channel, {"format": "zip"}, now, status="done"
+        )
     account = dict(account_row)
     avatar = account.pop("avatar")
     account["has_avatar"] = avatar is not None
@@ -252,8 +305,16 @@ async def export_account(
         files[query.file] = _json(rows)
         if query.file == "bookings.json":
             files["bookings.csv"] = _bookings_csv(rows, locale)
+    mentions = await session.scalar(_MENTIONS, {"a": account_id}) or {}
+    for file, key in (("notifications.json", "notifications"),
+                      ("team_invitations.json", "invitations")):  # fmt: skip
+        if mentions.get(key):
+            files[file] = _json([*json.loads(files[file]), *mentions[key]])
+    files["master_absences.json"] = _json(mentions.get("time_off", []))
     if avatar is not None:
         files["avatar.webp"] = bytes(avatar)
+    for staff_id, photo in await session.execute(_MASTER_PHOTOS, {"a": account_id}):
+        files[f"master_photos/{staff_id}.webp"] = bytes(photo)
     manifest = {
         "format": EXPORT_FORMAT,
         "account_id": account_id,
@@ -407,8 +468,8 @@ async def withdraw_consent(
 
 
 def reply_due(received_at: datetime) -> date:
-    """The answer's deadline: 10 Kazakhstan business days after the day it arrived (8.6)."""
-    return add_business_days(received_at.astimezone(KZ_ZONE).date(), REPLY_BUSINESS_DAYS)
+    """The answer's deadline (8.6): the one rule, ``app.domain.data_requests.due_on``."""
+    return data_requests.due_on(received_at)
 
 
 async def record_data_request(
@@ -421,7 +482,7 @@ async def record_data_request(
     *,
     status: str = "received",
 ) -> DataRequest:
-    """Track a data-subject request; ``due_on`` is 10 KZ business days after it was received."""
+    """Track a data-subject request, due as :func:`reply_due` says."""
     now = now or datetime.now(UTC)
     if kind not in REQUEST_KINDS:
         raise ValidationFailed(fields={"kind": gettext(N_("Unknown kind of request."))})

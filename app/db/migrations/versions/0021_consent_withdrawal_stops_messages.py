@@ -1,10 +1,16 @@
-"""Withdrawing consent stops what was queued for the person.
+"""Withdrawing consent stops what was queued for the person, and the copy of their data holds
+everything that names them.
 
 - ``pz_consent_withdrawal`` (app/db/sql): in the withdrawal's transaction, the person's future
   bookings are cancelled (kept, with the reason, for each business) and every message not yet
   sent to them is cancelled; ``pz_notification_blocked`` is the one rule for what may still go
   to a person who withdrew, and the trigger ``notifications_consent_gate`` (function
   ``pz_consent_gate``) applies it to every row that becomes due later, whoever writes it.
+- ``pz_account_audit`` and ``pz_account_mentions`` (app/db/sql): for the copy of their data
+  (policy 8.1), the audit entries about the signed-in person (their own actions with IP and
+  user agent; what others changed about them, without the other person's identity or device)
+  and the rows that name them beyond their account's reach (messages to their addresses, open
+  invitations to them, the absences recorded for their master profiles).
 
 The objects are created from their files; going down drops them, so a database taken back is
 the one revision 0020 built.
@@ -27,6 +33,8 @@ FUNCTIONS = (
     "pz_consent_withdrawal(bigint, timestamptz)",
     "pz_consent_gate()",
     "pz_notification_blocked(bigint, text)",
+    "pz_account_audit(bigint)",
+    "pz_account_mentions(bigint)",
 )
 
 
