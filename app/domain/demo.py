@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+import random
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from app.domain import bookings, passwords
 from app.domain.audit import SYSTEM
 from app.domain.availability import find_slots
 from app.domain.availability_reader import load_query, service_offers
-from app.domain.errors import SlotTaken
+from app.domain.errors import SlotTaken, ValidationFailed
 from app.models import Account, Business, Membership, Service, Staff, StaffService, WorkingHours
 
 SLUG = "demo-salon"
@@ -44,6 +45,18 @@ SERVICES = [
     ({"ru": "Борода и усы", "kk": "Сақал мен мұрт", "en": "Beard and moustache trim"},
      {"ru": "Волосы", "kk": "Шаш", "en": "Hair"}, 30, 3500, 5, [2]),
 ]  # fmt: skip
+
+# the salon's regulars and passers-by (made-up names, numbers from a range no one holds)
+CLIENTS = [
+    ("Гүлнар Әбілқызы", "+77015550101"), ("Алия Серікова", "+77015550102"),
+    ("Нұрлан Жақсыбеков", "+77015550103"), ("Сәуле Омарова", "+77015550104"),
+    ("Камила Ли", "+77015550105"), ("Дәурен Исаев", "+77015550106"),
+    ("Мадина Қалиева", "+77015550107"), ("Ольга Петренко", "+77015550108"),
+    ("Асель Нурланова", "+77015550109"), ("Тимур Ахметов", "+77015550110"),
+    ("Жанар Бекова", "+77015550111"), ("Ирина Ким", "+77015550112"),
+]  # fmt: skip
+HISTORY_DAYS = 28
+VISITS_PER_DAY = 4
 
 
 async def load_demo(session: AsyncSession, now: datetime | None = None) -> Business:
@@ -122,8 +135,73 @@ async def load_demo(session: AsyncSession, now: datetime | None = None) -> Busin
             except SlotTaken:
                 continue
             planned.remove(((service, _who), client))
+    await _history(session, business, [service for service, _who in services], now)
     await add_demo_logins(session, business)
     return business
+
+
+async def _history(
+    session: AsyncSession, business: Business, services: list[Service], now: datetime
+) -> None:
+    """Four weeks of past visits, so the analytics, client cards and bookings list show a salon
+    at work: most visits completed, some missed, a few cancelled; regulars come back. The
+    last working day's visits are left unmarked, as the salon finds them the next morning.
+    The same every time (a fixed seed); booked through the one domain path, as walk-ins and
+    phone bookings (the demo's clients have no accounts, so nobody is sent anything)."""
+    chance = random.Random(2026)  # noqa: S311 — made-up visits, not secrets
+    tz = ZoneInfo(business.timezone)
+    today = now.astimezone(tz).date()
+    days = [today - timedelta(days=back) for back in range(HISTORY_DAYS, 0, -1)]
+    worked = [day for day in days if day.weekday() < 6]
+    for day in worked:
+        await _day_of_visits(session, business, services, day, chance,
+                             unmarked=day == worked[-1])  # fmt: skip
+
+
+async def _day_of_visits(
+    session: AsyncSession,
+    business: Business,
+    services: list[Service],
+    day: date,
+    chance: random.Random,
+    *,
+    unmarked: bool,
+) -> None:
+    tz = ZoneInfo(business.timezone)
+    booked_at = datetime.combine(day - timedelta(days=3), time(9), tz)
+    for service in chance.sample(services, VISITS_PER_DAY):
+        offers = await service_offers(session, business.id, service.id)
+        query = await load_query(session, business, offers, list(offers.offers), day, day,
+                                 booked_at)  # fmt: skip
+        slots = find_slots(query)
+        if not slots:
+            continue
+        slot = chance.choice(slots)
+        name, phone = chance.choice(CLIENTS)
+        try:
+            booking, _ = await bookings.create_booking_in(
+                session, business,
+                bookings.BookingRequest(service_id=service.id, staff_id=slot.staff_id,
+                                        start=slot.start, client_name=name, client_phone=phone,
+                                        source=chance.choice(("dashboard", "walk_in"))),
+                account=None, actor=SYSTEM, now=booked_at,
+            )  # fmt: skip
+        except (SlotTaken, ValidationFailed):
+            continue
+        if unmarked:
+            continue
+        roll = chance.random()
+        assert booking.period.upper is not None
+        if roll < 0.08:
+            await bookings.cancel_booking_in(
+                session, business, booking, by="business", actor=SYSTEM,
+                reason="Клиент перенёс визит", now=booked_at + timedelta(days=1),
+            )  # fmt: skip
+        else:
+            await bookings.mark_attendance_in(
+                session, business, booking, attended=roll >= 0.16, actor=SYSTEM,
+                now=booking.period.upper,
+            )  # fmt: skip
 
 
 async def add_demo_logins(session: AsyncSession, business: Business) -> None:

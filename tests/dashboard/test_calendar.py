@@ -117,6 +117,53 @@ async def test_a_walk_in_needs_no_confirmation_where_clients_bookings_do(
     await owner_session.rollback()
 
 
+async def test_a_returning_walk_in_is_found_by_phone(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """The same phone number, typed another way, brings the visit to the client's card (the
+    card counts the person's visits); another number makes another card, and another
+    business's card with the same number is never touched."""
+    other = await new_business(owner_session)
+    business, csrf = await _owner(client, owner_session, settings)
+    for target, at, phone in (
+        (other, time(10), "+77015550909"),  # a stranger business knows the number too
+        (business, time(10), "+7 701 555 09 09"),
+        (business, time(12), "8 (701) 555-09-09"),
+        (business, time(15), "+7 702 555 09 09"),
+    ):
+        start = local_start(target, days_ahead=2, at=at)
+        if target is other:
+            await owner_session.execute(
+                text("INSERT INTO clients (business_id, name, phone) VALUES (:b, 'Other', :p)"),
+                {"b": other.id, "p": phone},
+            )
+            await owner_session.commit()
+            continue
+        made = await client.post("/dashboard/bookings", follow_redirects=False,
+                                 data=form(csrf, **_walk_in(business, start, client_phone=phone)))  # fmt: skip
+        assert made.status_code == 303, made.text
+    rows = (
+        await owner_session.execute(
+            text(
+                "SELECT c.phone, count(*) AS visits, count(DISTINCT c.id) AS cards FROM bookings b "
+                "JOIN clients c ON c.id = b.client_id WHERE b.business_id = :b GROUP BY c.phone "
+                "ORDER BY c.phone"
+            ),
+            {"b": business.id},
+        )
+    ).all()
+    assert [(r.phone, r.visits, r.cards) for r in rows] == [
+        ("+77015550909", 2, 1),
+        ("+77025550909", 1, 1),
+    ]
+    assert (
+        await owner_session.scalar(
+            text("SELECT count(*) FROM clients WHERE business_id = :b"), {"b": other.id}
+        )
+        == 1
+    )
+
+
 async def test_a_taken_time_is_409_and_keeps_what_was_typed(
     client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
 ) -> None:

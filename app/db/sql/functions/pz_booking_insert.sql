@@ -42,9 +42,21 @@ BEGIN
       RAISE EXCEPTION 'the client has the most upcoming bookings allowed' USING ERRCODE = 'PZ001';
     END IF;
   ELSE
-    INSERT INTO clients (business_id, name, phone)
-    VALUES (v_business_id, p#>>'{client,name}', p#>>'{client,phone}')
-    RETURNING id INTO v_client_id;
+    -- a booking the business makes for someone by phone number: the card the business already
+    -- has for that number (a regular, or a client who booked in the Mini App) gathers it, so
+    -- the card's visits, spend and no-shows are the person's; a new number makes a new card
+    IF p#>>'{client,phone}' IS NOT NULL THEN
+      SELECT c.id INTO v_client_id FROM clients c
+       WHERE c.business_id = v_business_id AND c.phone = p#>>'{client,phone}'
+       ORDER BY c.id LIMIT 1;
+    END IF;
+    IF v_client_id IS NULL THEN
+      INSERT INTO clients (business_id, name, phone)
+      VALUES (v_business_id, p#>>'{client,name}', p#>>'{client,phone}')
+      RETURNING id INTO v_client_id;
+    ELSE
+      UPDATE clients SET name = coalesce(name, p#>>'{client,name}') WHERE id = v_client_id;
+    END IF;
   END IF;
 
   FOR v_candidate IN SELECT value FROM jsonb_array_elements(p->'candidates') LOOP
