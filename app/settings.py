@@ -107,6 +107,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     backup_key: str = ""
     backup_keep_days: int = 30
     backup_region: str = "kz"  # where BACKUP_DIR's volume stands: in ALLOWED_REGIONS (6.1)
+    # business days a data-subject request has (app.domain.data_requests.due_on): the policy
+    # promises 10 (8.6); the Law may give some requests fewer, so it can be lowered, never raised
+    data_request_due_days: int = 10
 
     @property
     def backups_configured(self) -> bool:
@@ -164,6 +167,18 @@ def _count(name: str, value: str | None, default: int, *, at_least: int) -> int:
 
 BACKUP_KEY_BYTES = 32
 BACKUP_MAX_KEEP_DAYS = 30  # privacy policy 6.2/10.5 with erasure: gone from backups in 30 days
+
+POLICY_DUE_DAYS = 10  # privacy policy 8.6: "Reply within 10 business days"
+
+
+def _due_days(value: str | None) -> int:
+    days = _count("DATA_REQUEST_DUE_DAYS", value, POLICY_DUE_DAYS, at_least=1)
+    if days > POLICY_DUE_DAYS:
+        raise SettingsError(
+            f"DATA_REQUEST_DUE_DAYS={days} is refused: the privacy policy promises a reply within "
+            f"{POLICY_DUE_DAYS} business days (8.6)"
+        )
+    return days
 
 
 def decode_backup_key(value: str) -> bytes:
@@ -403,6 +418,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             environment=environment,
             log_level=get("LOG_LEVEL", "INFO").upper(),
             trusted_proxies=tuple(proxies),
+            data_request_due_days=_due_days(get("DATA_REQUEST_DUE_DAYS")),
             **_pool_settings(get),
             **_rate_limit_settings(get),
             **_backup_settings(get, data_dir, region, regions),
