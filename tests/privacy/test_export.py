@@ -24,6 +24,7 @@ from tests.privacy.conftest import SECRET, Scene, build_scene, image_bytes, rand
 pytestmark = pytest.mark.policy("8.1")
 
 P = "personal"
+WITHHELD_DISCLOSURE = "the whole history of P, under a court's secrecy order"
 
 
 # How each table's rows name the person ``:a``: the test's own reading, written independently
@@ -160,9 +161,32 @@ async def complete_scene(db: Database, owner_session: AsyncSession, scene: Scene
         {"why": f"{p.name} is ill", "id": scene.p_bookings["future_b"]},
     )
     await owner_session.execute(
-        text("UPDATE data_requests SET resolution = :r WHERE account_id = :a"),
-        {"r": f"Name corrected for {p.name}", "a": p.id},
+        text("UPDATE data_requests SET resolution = :r, requester = :w WHERE account_id = :a"),
+        {"r": f"Name corrected for {p.name}", "w": f"{p.name}, by letter", "a": p.id},
     )
+    # two disclosures about P to an authority (5.4): one P may know of, one the law keeps from
+    # P (its request names the authority, not P)
+    for given, withheld in (
+        (f"bookings of {p.name}", None),
+        (WITHHELD_DISCLOSURE, "a court order"),
+    ):
+        request_id = await owner_session.scalar(
+            text(
+                "INSERT INTO data_requests (kind, status, channel, requester, received_at, "
+                "due_on) VALUES ('lawful_disclosure', 'done', 'letter', 'Police of Almaty', "
+                "now(), current_date + 14) RETURNING id"
+            )
+        )
+        await owner_session.execute(
+            text(
+                "INSERT INTO lawful_disclosures (data_request_id, account_id, authority, "
+                "legal_basis, reference, data_given, disclosed_on, withheld, withheld_reason, "
+                "export_sha256, recorded_by) VALUES (:r, :a, 'Police of Almaty', 'Art. 1', "
+                "'No 7', :given, current_date, :withheld, :why, md5(:given), :by)"
+            ),
+            {"r": request_id, "a": p.id, "given": given, "withheld": withheld is not None,
+             "why": withheld, "by": scene.a.owner_account_id},
+        )  # fmt: skip
     staff_id = scene.b.staff_ids[1]
     await owner_session.execute(
         text("UPDATE staff SET account_id = :a, photo = :photo WHERE id = :s"),
@@ -350,7 +374,7 @@ async def test_copy_covers_every_business_and_leaves_others_out(
     everything = b"\n".join(files.values()).decode("utf-8", errors="replace")
     for foreign in (q.name, q.phone, q.national_phone, q.email, str(q.telegram_id),
                     scene.q_message, "Aliya's comment", "192.0.2.99", "198.51.100.7",
-                    "Dashboard/1.0"):  # fmt: skip
+                    "Dashboard/1.0", WITHHELD_DISCLOSURE, "a court order"):  # fmt: skip
         assert foreign not in everything, foreign
     for secret in (scene.session_csrf, scene.session_token, "$2b$12$"):
         assert secret not in everything
