@@ -3,6 +3,9 @@ counts (bookings waiting for confirmation, unread client messages) and a change 
 
 An open page polls (htmx, every few seconds while its tab is visible) with the stamp it was
 drawn at; the stamp is read in ONE statement, and only when it differs is anything drawn again.
+The dashboard's guard reads it (:func:`counts_in`) in the transaction it checks the session in,
+for whole pages (their navigation's badges) and for the polls: an unchanged poll costs no
+transaction of its own.
 Polling, not server-sent events: a poll holds no connection while the page stays open, so 50
 open calendars cost 50 short requests every 5 s rather than 50 connections held (to the app,
 and through it to PostgreSQL or a PgBouncer in transaction mode), and it passes any proxy.
@@ -32,8 +35,6 @@ from app.domain.members import Member
 QUARTER_S = 15 * 60
 STAMP_MAX = 64
 INBOX_ROLE = "admin"  # who sees the inbox (dashboard:inbox), and so the unread count
-CALENDAR_POLL_S = 5
-NAV_POLL_S = 30
 
 # one statement, each part on an index: the chain's tip on uq_audit_log_chain_seq (backwards,
 # one row), the pending bookings on ix_bookings_pending_expires_at (partial: only waiting ones),
@@ -59,12 +60,13 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
-class CalendarUpdate:
-    """A calendar poll's answer: the counts, and the calendar drawn again when it changed
-    (None: nothing changed since the stamp the page was drawn at)."""
+class Update:
+    """A poll's answer: the counts now, whether they moved past the page's stamp, and (an open
+    calendar's poll) the calendar drawn again when they did."""
 
     counts: Counts
-    calendar: calendars.CalendarView | None
+    changed: bool
+    calendar: calendars.CalendarView | None = None
 
 
 def parse_stamp(raw: str | None) -> str:
@@ -92,11 +94,19 @@ async def counts_in(session: AsyncSession, member: Member, now: datetime | None 
     return Counts(pending=pending, unread=unread, stamp=stamp)
 
 
-async def counts(db: Database, member: Member, now: datetime | None = None) -> Counts:
-    """The counts and stamp for the member (the navigation's poll on pages other than the
-    calendar)."""
+async def read_counts(db: Database, member: Member, now: datetime | None = None) -> Counts:
+    """The counts and stamp for the member, in a transaction of their own."""
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         return await counts_in(s, member, now)
+
+
+async def nav_update(
+    db: Database, member: Member, *, since: str, counts: Counts | None = None
+) -> Update:
+    """The navigation's poll: the counts, and whether they changed since ``since``. ``counts``
+    already read (by the dashboard's guard, with the session) are used as they are."""
+    current = counts or await read_counts(db, member)
+    return Update(current, changed=not since or current.stamp != since)
 
 
 async def calendar_update(
@@ -107,13 +117,15 @@ async def calendar_update(
     day: date | None,
     view: str = "day",
     staff_id: int | None = None,
+    counts: Counts | None = None,
     now: datetime | None = None,
-) -> CalendarUpdate:
-    """An open calendar's poll: the counts, and the calendar again only when the stamp moved
-    past ``since``. The stamp is read before the calendar, so a change made in between shows
-    now and moves the stamp once more: the next poll draws again, never misses it."""
-    current = await counts(db, member, now)
+) -> Update:
+    """An open calendar's poll: the counts (``counts`` when already read), and the calendar
+    again only when the stamp moved past ``since``. The stamp is read before the calendar, so
+    a change made in between shows now and moves the stamp once more: the next poll draws
+    again, never misses it."""
+    current = counts or await read_counts(db, member, now)
     if since and current.stamp == since:
-        return CalendarUpdate(current, None)
+        return Update(current, changed=False)
     shown = await calendars.calendar(db, member, day=day, view=view, staff_id=staff_id, now=now)
-    return CalendarUpdate(current, shown)
+    return Update(current, changed=True, calendar=shown)

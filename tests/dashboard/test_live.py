@@ -187,10 +187,10 @@ async def test_counts_are_the_members_own(
     assert "/dashboard/inbox" not in master_page
 
     as_master = Member(master.account_id, business.id, "master", business.staff_ids[1])
-    counted = await live.counts(db, as_master)
+    counted = await live.read_counts(db, as_master)
     assert (counted.pending, counted.unread) == (2, None)
     as_owner = Member(business.owner_account_id, business.id, "owner")
-    counted = await live.counts(db, as_owner)
+    counted = await live.read_counts(db, as_owner)
     assert (counted.pending, counted.unread) == (3, 1)
 
 
@@ -207,7 +207,7 @@ async def test_the_counts_are_one_statement_on_indexes(
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     try:
-        await live.counts(db, owner)
+        await live.read_counts(db, owner)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len([s for s in statements if "set_config" not in s]) == 1
@@ -225,6 +225,40 @@ async def test_the_counts_are_one_statement_on_indexes(
     await owner_session.rollback()
     assert "Seq Scan" not in plan, plan
     assert "uq_audit_log_chain_seq" in plan, plan
+
+
+async def test_an_unchanged_poll_is_the_guards_one_transaction(
+    app: Any, client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """The guard reads the counts in the transaction it checks the session in: an unchanged
+    poll takes one connection from the pool, once, and reads the counts once."""
+    business = await new_business(owner_session, auto_confirm=False)
+    assert business.owner_account_id is not None
+    await sign_in_as(client, owner_session, settings, business.owner_account_id)
+    url = poll_url((await client.get("/dashboard/calendar")).text)
+    nav_url = poll_url((await client.get("/dashboard/")).text, NAV_POLL)
+    engine = app.state.db.engine.sync_engine
+    checkouts: list[int] = []
+    statements: list[str] = []
+
+    def checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for poll in (url, nav_url):
+            checkouts.clear()
+            statements.clear()
+            assert (await client.get(poll, headers=HTMX)).status_code == 204
+            assert len(checkouts) == 1, poll
+            assert sum("audit_log" in s for s in statements) == 1, poll
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_poll_refusals(
