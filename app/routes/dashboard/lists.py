@@ -39,7 +39,7 @@ async def bookings_list(
 
 @get(
     "/bookings.csv", name="dashboard:bookings-csv", dependencies=ANY_MEMBER,
-    include_in_schema=False,
+    include_in_schema=False, opt={"nav_counts": False},  # a file: no navigation to count for
 )  # fmt: skip
 async def bookings_csv(
     request: Request[Any, Any, Any], db: DB, member: ActingMember
