@@ -243,9 +243,9 @@ async def calendar(
     # each master's busy times (time off, other bookings' buffers), looked up by column: a scan
     # of every master's for every quarter hour made a day of 10 masters cost 14,000 comparisons
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
-    for st, a, b in schedule.blocked:
+    for st, busy_from, busy_to in schedule.blocked:
         busy.setdefault(st, []).append(
-            (datetime.fromtimestamp(a, zone), datetime.fromtimestamp(b, zone))
+            (datetime.fromtimestamp(busy_from, zone), datetime.fromtimestamp(busy_to, zone))
         )
 
     # the hours shown: the working day's, widened to every booking, at least 09:00-18:00
