@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # promises 10 (8.6); the Law may give some requests fewer, so it can be lowered, never raised
     data_request_due_days: int = 10
 
+    # invoices (app.domain.invoices): PoZapisi as the seller its invoices name, and VAT: a rate
+    # in percent (INVOICE_VAT_RATE, prices include it), or none — not a VAT payer, "Без НДС"
+    seller_name: str = "ТОО «PoZapisi»"
+    seller_bin: str = ""
+    seller_address: str = "Қазақстан, Алматы"
+    seller_bank: str = ""
+    seller_iban: str = ""
+    seller_bik: str = ""
+    invoice_vat_rate: Decimal | None = None
+    invoice_due_days: int = 10
+    # payments (app.domain.payments, CloudPayments): the API's address, the site's Public ID and
+    # API secret (which also signs its notifications); with none set, a development page of
+    # the app plays the provider (refused in production). Notifications older than
+    # payment_callback_max_age_s are refused (a replay).
+    payment_api_url: str = ""
+    payment_public_id: str = ""
+    payment_api_secret: str = ""
+    payment_callback_max_age_s: int = 3 * 24 * 3600
+
+    @property
+    def payments_configured(self) -> bool:
+        return bool(self.payment_api_url and self.payment_public_id and self.payment_api_secret)
+
     @property
     def backups_configured(self) -> bool:
         return self.backup_dir is not None and bool(self.backup_key)
@@ -179,6 +203,45 @@ def _due_days(value: str | None) -> int:
             f"{POLICY_DUE_DAYS} business days (8.6)"
         )
     return days
+
+
+def _billing_settings(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """Seller details, VAT and the payment provider (issue 16); a bad value stops start-up."""
+    raw_vat = (get("INVOICE_VAT_RATE") or "").strip()
+    vat: Decimal | None = None
+    if raw_vat:
+        try:
+            vat = Decimal(raw_vat)
+        except InvalidOperation:
+            vat = Decimal(-1)
+        if not Decimal(0) < vat < Decimal(100):
+            raise SettingsError(
+                f"INVOICE_VAT_RATE={raw_vat!r}: a percent above 0 and below 100 (e.g. 12), "
+                "or empty when PoZapisi is not a VAT payer"
+            )
+    seller_bin = (get("SELLER_BIN") or "").strip()
+    if seller_bin and not (len(seller_bin) == 12 and seller_bin.isdigit()):
+        raise SettingsError(f"SELLER_BIN={seller_bin!r}: the company's 12-digit BIN")
+    api_url = _url("PAYMENT_API_URL", get("PAYMENT_API_URL"), ("http", "https")) or ""
+    return {
+        "seller_name": get("SELLER_NAME") or "ТОО «PoZapisi»",
+        "seller_bin": seller_bin,
+        "seller_address": get("SELLER_ADDRESS") or "Қазақстан, Алматы",
+        "seller_bank": get("SELLER_BANK") or "",
+        "seller_iban": get("SELLER_IBAN") or "",
+        "seller_bik": get("SELLER_BIK") or "",
+        "invoice_vat_rate": vat,
+        "invoice_due_days": _count("INVOICE_DUE_DAYS", get("INVOICE_DUE_DAYS"), 10, at_least=1),
+        "payment_api_url": api_url.rstrip("/"),
+        "payment_public_id": get("PAYMENT_PUBLIC_ID") or "",
+        "payment_api_secret": get("PAYMENT_API_SECRET") or "",
+        "payment_callback_max_age_s": _count(
+            "PAYMENT_CALLBACK_MAX_AGE_SECONDS",
+            get("PAYMENT_CALLBACK_MAX_AGE_SECONDS"),
+            3 * 24 * 3600,
+            at_least=60,
+        ),
+    }
 
 
 def decode_backup_key(value: str) -> bytes:
@@ -422,6 +485,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             **_pool_settings(get),
             **_rate_limit_settings(get),
             **_backup_settings(get, data_dir, region, regions),
+            **_billing_settings(get),
         )
     except msgspec.ValidationError as exc:  # pragma: no cover - all fields are validated above
         raise SettingsError(str(exc)) from exc
