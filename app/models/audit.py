@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,7 +29,17 @@ class AuditChainHead(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (UniqueConstraint("chain_key", "seq", name="uq_audit_log_chain_seq"),)
+    __table_args__ = (
+        UniqueConstraint("chain_key", "seq", name="uq_audit_log_chain_seq"),
+        # a person's entries across every chain (the copy of their data, erasure): what they
+        # did, and what was done to an entity of theirs (migration 0021)
+        Index(
+            "ix_audit_log_actor_account_id",
+            "actor_account_id",
+            postgresql_where="actor_account_id IS NOT NULL",
+        ),
+        Index("ix_audit_log_entity", "entity", "entity_id"),
+    )
 
     id: Mapped[int] = id_column()
     chain_key: Mapped[int] = mapped_column(BigInteger)

@@ -17,6 +17,10 @@ DECLARE
   v_cards bigint[];
   v_bookings bigint[];
   v_staff bigint[];
+  v_consents bigint[];
+  v_time_off bigint[];
+  v_memberships bigint[];
+  v_invitations bigint[];
 BEGIN
   IF p_account_id IS NULL OR p_account_id IS DISTINCT FROM app_account_id() THEN
     RAISE EXCEPTION 'pz_account_audit: an account reads only its own entries'
@@ -28,26 +32,37 @@ BEGIN
    WHERE b.account_id = p_account_id OR b.client_id = ANY (v_cards);
   SELECT coalesce(array_agg(s.id), '{}') INTO v_staff FROM staff s
    WHERE s.account_id = p_account_id;
+  SELECT coalesce(array_agg(c.id), '{}') INTO v_consents FROM consents c
+   WHERE c.account_id = p_account_id;
+  SELECT coalesce(array_agg(t.id), '{}') INTO v_time_off FROM time_off t
+   WHERE t.staff_id = ANY (v_staff);
+  SELECT coalesce(array_agg(m.id), '{}') INTO v_memberships FROM memberships m
+   WHERE m.account_id = p_account_id;
+  SELECT coalesce(array_agg(i.id), '{}') INTO v_invitations FROM invitations i
+   WHERE i.accepted_by = p_account_id;
   RETURN QUERY
     WITH entries AS (
+      -- each condition is one index's (ix_audit_log_actor_account_id, ix_audit_log_entity)
       SELECT l.*, l.actor_account_id IS NOT DISTINCT FROM p_account_id AS mine,
-             CASE l.entity
-               WHEN 'account' THEN l.entity_id = p_account_id
-               WHEN 'client' THEN l.entity_id = ANY (v_cards)
-               WHEN 'booking' THEN l.entity_id = ANY (v_bookings)
-               WHEN 'staff' THEN l.entity_id = ANY (v_staff)
-               WHEN 'consent' THEN l.entity_id IN (SELECT c.id FROM consents c
-                                                    WHERE c.account_id = p_account_id)
-               WHEN 'time_off' THEN l.entity_id IN (SELECT t.id FROM time_off t
-                                                     WHERE t.staff_id = ANY (v_staff))
-               WHEN 'membership' THEN l.entity_id IN (SELECT m.id FROM memberships m
-                                                       WHERE m.account_id = p_account_id)
-               WHEN 'invitation' THEN l.entity_id IN (SELECT i.id FROM invitations i
-                                                       WHERE i.accepted_by = p_account_id)
-               ELSE false
-             END AS about,
+             (l.entity = 'account' AND l.entity_id = p_account_id)
+             OR (l.entity = 'client' AND l.entity_id = ANY (v_cards))
+             OR (l.entity = 'booking' AND l.entity_id = ANY (v_bookings))
+             OR (l.entity = 'staff' AND l.entity_id = ANY (v_staff))
+             OR (l.entity = 'consent' AND l.entity_id = ANY (v_consents))
+             OR (l.entity = 'time_off' AND l.entity_id = ANY (v_time_off))
+             OR (l.entity = 'membership' AND l.entity_id = ANY (v_memberships))
+             OR (l.entity = 'invitation' AND l.entity_id = ANY (v_invitations)) AS about,
              l.entity IN ('business', 'service', 'holiday', 'schedule_override') AS impersonal
         FROM audit_log l
+       WHERE l.actor_account_id = p_account_id
+          OR (l.entity = 'account' AND l.entity_id = p_account_id)
+          OR (l.entity = 'client' AND l.entity_id = ANY (v_cards))
+          OR (l.entity = 'booking' AND l.entity_id = ANY (v_bookings))
+          OR (l.entity = 'staff' AND l.entity_id = ANY (v_staff))
+          OR (l.entity = 'consent' AND l.entity_id = ANY (v_consents))
+          OR (l.entity = 'time_off' AND l.entity_id = ANY (v_time_off))
+          OR (l.entity = 'membership' AND l.entity_id = ANY (v_memberships))
+          OR (l.entity = 'invitation' AND l.entity_id = ANY (v_invitations))
     )
     SELECT e.at, e.business_id, biz.name::text, e.action::text, e.entity::text, e.entity_id,
            e.mine, e.actor_kind::text,
@@ -58,7 +73,6 @@ BEGIN
       FROM entries e
       LEFT JOIN audit_details d ON d.audit_id = e.id
       LEFT JOIN businesses biz ON biz.id = e.business_id
-     WHERE e.mine OR e.about
      ORDER BY e.at, e.id;
 END $$;
 
