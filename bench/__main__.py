@@ -525,15 +525,17 @@ def main() -> int:
     )
     _report(run, slot, setting, db_floor)
 
-    _say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
-    notify = notifications.run()
-    _say(
-        f"    delivered {notify['notify_rows_per_s']:,.0f} rows/s; SAQ no-op jobs "
-        f"{notify['saq_noop_jobs_per_s']:,.0f} jobs/s; ratio {notify['ratio']:.2f} "
-        f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
-    )
-    for target in _target_lines(run):
-        _say(target)
+    try:
+        _say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
+        notify = notifications.run()
+        _say(
+            f"    delivered {notify['notify_rows_per_s']:,.0f} rows/s; SAQ no-op jobs "
+            f"{notify['saq_noop_jobs_per_s']:,.0f} jobs/s; ratio {notify['ratio']:.2f} "
+            f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
+        )
+    finally:  # the pinned summary ends the output, also when (c) fails
+        for target in _target_lines(run):
+            _say(target)
     return 0
 
 
