@@ -102,6 +102,38 @@ def _cmd_demo(urls: DatabaseUrls, _args: argparse.Namespace, settings: Settings)
     return 0
 
 
+async def add_operator(owner_url: str, secret_key: str, email: str, role: str) -> Any:
+    """Enrol an operator of the console ``/ops/`` (app.domain.operators.enrol), as the owner."""
+    from app.domain import operators
+
+    async def work(session: AsyncSession) -> Any:
+        return await operators.enrol(session, secret_key, email=email, role=role)
+
+    return await _with_owner_session(owner_url, work)
+
+
+def _cmd_ops_add_operator(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -> int:
+    from app.domain.errors import ValidationFailed
+    from app.settings import secret_key_for
+
+    asyncio.run(bootstrap.upgrade(urls.owner))
+    try:
+        made = asyncio.run(
+            add_operator(urls.owner, secret_key_for(settings), args.email, args.role)
+        )
+    except ValidationFailed as refused:
+        return _fail("; ".join(f"{k}: {v}" for k, v in refused.fields.items()))
+    print(f"operator {args.email} ({args.role}), account {made.account_id}")
+    if made.password:
+        print(f"first password (shown once; change it by the password reset): {made.password}")
+    print("add this to the operator's authenticator app (shown once):")
+    print(f"  {made.provisioning_uri}")
+    print("recovery codes, each good once (shown once; keep them offline):")
+    for code in made.recovery_codes:
+        print(f"  {code}")
+    return 0
+
+
 def _cmd_audit_verify(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
     problems = asyncio.run(audit_verify(urls.owner))
     if not problems:
@@ -302,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub.add_parser("verify", help="exit 0 when every chain holds, 1 otherwise").set_defaults(
         handler=_cmd_audit_verify
     )
+    ops = sub.add_parser("ops", help="the operator console's operators")
+    ops_sub = ops.add_subparsers(dest="ops_command", required=True)
+    add_op = ops_sub.add_parser("add-operator", help="enrol an operator; prints the TOTP URI once")
+    add_op.add_argument("email", metavar="EMAIL")
+    add_op.add_argument("--role", required=True, choices=("support", "privacy", "admin"))
+    add_op.set_defaults(handler=_cmd_ops_add_operator)
     backup = sub.add_parser("backup", help="encrypted backups (BACKUP_DIR, BACKUP_KEY)")
     backup_sub = backup.add_subparsers(dest="backup_command", required=True)
     backup_sub.add_parser("create", help="back up the database, then rotate").set_defaults(

@@ -27,6 +27,7 @@ from app.domain.bookings import STATUS_LABELS
 from app.domain.members import ROLE_LABELS
 from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
 from app.routes import dashboard as dashboard_routes
+from app.routes import ops as ops_routes
 from app.routes.api_docs import ApiDocsPage
 from app.routes.dashboard.setup import steps_bar
 from app.routes.errors import EXCEPTION_HANDLERS
@@ -111,6 +112,8 @@ def create_app(
             ),
             # the business dashboard: every page under /dashboard
             dashboard_routes.ROUTER,
+            # the operator console: every page under /ops (its own session and second factor)
+            ops_routes.ROUTER,
             telegram_webhook.telegram_webhook,
             ical_feed,  # a master's calendar feed: /ical/{token}.ics
             create_static_files_router(

@@ -35,7 +35,7 @@ from app.db.session import Pools, make_engine
 from app.domain import backups, bookings
 from app.integrations.tls import outbound_tls_context
 from app.settings import Settings
-from workers import maintenance, reminders, retention
+from workers import maintenance, ops_reminders, reminders, retention
 from workers.channels import Channel, require_encrypted
 from workers.channels.dev import DevOutbox
 from workers.channels.email import EmailChannel
@@ -187,6 +187,16 @@ async def reminders_sweep(ctx: dict[str, Any]) -> dict[str, int]:
     if result.scheduled or result.withdrawn:
         log.info("reminders.sweep", **asdict(result))
     return asdict(result)
+
+
+async def ops_requests_due(ctx: dict[str, Any]) -> int:
+    """Remind operators of the data-subject requests due within 2 business days (8.6)."""
+    runtime = _runtime(ctx)
+    queued = await ops_reminders.remind(runtime.engine, utcnow())
+    if queued:
+        log.info("ops.requests_due", operators=queued)
+        await runtime.kick()
+    return queued
 
 
 async def purge_expired(ctx: dict[str, Any]) -> dict[str, int]:

@@ -72,7 +72,7 @@ from workers.context import (
     policy_fields,
     shorten,
 )
-from workers.notification_texts import ACCOUNT_LINK_EVENTS, Renderer, UnknownEvent
+from workers.notification_texts import ACCOUNT_LINK_EVENTS, OPS_EVENTS, Renderer, UnknownEvent
 from workers.routing import Route, candidates, choose
 
 log = structlog.get_logger("pozapisi.relay")
@@ -332,6 +332,8 @@ class Deliverer:
             fields.update(code=str(row.payload.get("code", "")), minutes=minutes)
         if row.event in ACCOUNT_LINK_EVENTS:
             fields.update(link=str(row.payload.get("link", "")))
+        if row.event in OPS_EVENTS:  # what the operator wrote; the requests due, by id
+            fields.update(row.payload)
         if row.event == "policy.notice":
             fields.update(policy_fields(row.payload, locale, self.settings.landing_base_url))
             link = str(fields["url"])

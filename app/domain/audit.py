@@ -81,6 +81,14 @@ ACTIONS: dict[str, str] = {
     "account.export": N_("Personal data exported"),
     "account.erase": N_("Account erased"),
     "consent.withdraw": N_("Consent withdrawn"),
+    # the operator console (policy 5.4, 6.3, 8.6): on the platform chain, each read with its reason
+    "ops.operator_enrolled": N_("Operator enrolled"),
+    "ops.sign_in": N_("Operator signed in"),
+    "ops.person_read": N_("Operator read a person's data"),
+    "ops.request_read": N_("Operator read a data request"),
+    "ops.request_logged": N_("Data request logged by an operator"),
+    "ops.request_answered": N_("Data request answered"),
+    "ops.lawful_disclosure": N_("Data disclosed to an authority"),
 }
 
 

@@ -178,6 +178,7 @@ async def revoke_others(session: AsyncSession, account_id: int, keep: str | None
 
 def cookie_header(kind: str, token: str, *, max_age: int) -> str:
     """Set-Cookie for a session. The Mini App runs in Telegram Web's iframe, where only
-    ``SameSite=None; Secure; Partitioned`` cookies are sent; the dashboard stays Lax."""
-    same_site = "None; Partitioned" if kind == "miniapp" else "Lax"
+    ``SameSite=None; Secure; Partitioned`` cookies are sent; the dashboard stays Lax; the
+    operator console is Strict (no link from elsewhere arrives signed in)."""
+    same_site = {"miniapp": "None; Partitioned", "ops": "Strict"}.get(kind, "Lax")
     return f"{COOKIE_NAMES[kind]}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}"

@@ -144,6 +144,7 @@ def upgrade() -> None:
 
 FUNCTIONS = (
     "pz_ops_requests_due(date, date, timestamptz)",
+    "pz_ops_contact(bigint)",
     "pz_operator_names()",
     "pz_ops_person(text, text)",
     "pz_operator_recovery_spend(bigint, text)",
