@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from app.db import bootstrap, budget
 from app.db.bootstrap import DatabaseUrls
+from app.db.policy_versions import PolicyVersionError
 from app.db.urls import to_sqlalchemy
 from app.settings import Settings, SettingsError, load_settings
 
@@ -392,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(urls, args, settings)
         return code
+    except PolicyVersionError as exc:  # `db upgrade`, `run`, `demo`: the versions file is wrong
+        return _fail(str(exc))
     except KeyboardInterrupt:
         return 0
     finally:

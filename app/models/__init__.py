@@ -12,13 +12,14 @@ from .clients import Client
 from .feeds import CalendarFeed
 from .operators import LawfulDisclosure, Operator, OperatorRecoveryCode
 from .outbox import Notification
+from .policy_notices import PolicyAnnouncement, PolicyNotice
 from .privacy import Consent, ConsentTechnical, DataRequest, PolicyVersion
 from .schedule import Holiday, ScheduleOverride, TimeOff, WorkingHours
 
 __all__ = [
     "Account", "AccountToken", "AuditChainHead", "AuditDetails", "AuditLog", "Base", "Booking", "Business",
     "CalendarFeed", "Client", "Consent", "ConsentTechnical", "DataRequest", "Holiday", "Invitation", "Invoice", "LawfulDisclosure", "Location",
-    "Membership", "Message", "Notification", "Operator", "OperatorRecoveryCode", "OtpChallenge", "Payment", "Plan", "PolicyVersion",
+    "Membership", "Message", "Notification", "Operator", "OperatorRecoveryCode", "OtpChallenge", "Payment", "Plan", "PolicyAnnouncement", "PolicyNotice", "PolicyVersion",
     "ScheduleOverride", "SecurityEvent", "Service", "Session", "Staff", "StaffService",
     "Subscription", "TimeOff", "WorkingHours",
 ]  # fmt: skip

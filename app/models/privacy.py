@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +37,10 @@ class PolicyVersion(Base):
     published_at: Mapped[date] = mapped_column(Date)
     effective_at: Mapped[date] = mapped_column(Date)
     material: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what changed, per language, as policy/versions.yml says it: the notice quotes it (0023)
+    summary: Mapped[dict[str, str]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
 
 
 class Consent(Base):

@@ -270,6 +270,17 @@ INVENTORY: dict[str, dict[str, str]] = {
         "published_at": N,
         "effective_at": N,
         "material": N,
+        "summary": N,
+    },
+    # who was told of which material policy change on which channel (policy 11.1): keys and a
+    # channel name; the message itself, with its address, is the notifications row
+    "policy_notices": {"policy_version": N, "account_id": N, "channel": N, "created_at": N},
+    "policy_announcements": {
+        "policy_version": N,
+        "after_account_id": N,
+        "queued": N,
+        "started_at": N,
+        "swept_at": N,
     },
     "rate_limit_counters": {
         "bucket": N,

@@ -834,6 +834,17 @@ REFUSED = [
     (WORKER_ROLE, "UPDATE otp_challenges SET attempts = 0"),
     (WORKER_ROLE, "SELECT pz_account_by_telegram(1)"),
     (WORKER_ROLE, "SELECT pz_otp_sent_to('h', now())"),
+    # policy notices (policy 11.1, migration 0023): written by pz_policy_notice_batch only
+    (APP_ROLE, "SELECT count(*) FROM policy_notices"),
+    (APP_ROLE, "SELECT count(*) FROM policy_announcements"),
+    (APP_ROLE, "SELECT pz_policy_notice_batch('x', current_date, now(), 1)"),
+    (WORKER_ROLE, "SELECT count(*) FROM policy_notices"),
+    (
+        WORKER_ROLE,
+        "INSERT INTO policy_notices (policy_version, account_id, channel) VALUES ('x', 1, 'sms')",
+    ),
+    (WORKER_ROLE, "UPDATE policy_announcements SET after_account_id = 0"),
+    (APP_ROLE, "UPDATE policy_versions SET digests = '{}'"),
 ]
 
 

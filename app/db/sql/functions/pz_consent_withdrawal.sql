@@ -32,10 +32,11 @@ BEGIN
     RAISE EXCEPTION 'pz_consent_withdrawal: no such account' USING ERRCODE = 'no_data_found';
   END IF;
 
-  -- nothing more goes out to them: to their account, or to one of their addresses
+  -- nothing more goes out to them: to their account, or to one of their addresses; except the
+  -- notice of a policy change, which does not need their consent (pz_notification_blocked)
   UPDATE notifications
      SET status = 'cancelled', last_error = 'consent withdrawn', next_attempt_at = NULL
-   WHERE status = 'pending'
+   WHERE status = 'pending' AND event <> 'policy.notice'
      AND (account_id = p_account_id OR lower(address) = ANY (v_contacts));
   GET DIAGNOSTICS v_stopped = ROW_COUNT;
 
