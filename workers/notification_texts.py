@@ -43,6 +43,9 @@ ACCOUNT_LINK_EVENTS = ("account.verify_email", "account.change_email", "account.
 # the operator console's messages (app.domain.operators, workers.ops_reminders): an answer to a
 # person's data request (the operator's words in the payload) and the operators' daily reminder
 OPS_EVENTS = ("data_request.answered", "ops.requests_due")
+# the operator console's messages (app.domain.operators, workers.ops_reminders): an answer to a
+# person's data request (the operator's words in the payload) and the operators' daily reminder
+OPS_EVENTS = ("data_request.answered", "ops.requests_due")
 EVENTS = frozenset(
     {
         *CLIENT_BOOKING_EVENTS,
@@ -53,6 +56,7 @@ EVENTS = frozenset(
         "policy.notice",
         "account.deleted",
         *ACCOUNT_LINK_EVENTS,
+        *OPS_EVENTS,
         *OPS_EVENTS,
         *BILLING_EVENTS,
     }
