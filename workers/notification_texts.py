@@ -19,7 +19,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from app import i18n
-from workers.billing import BILLING_EVENTS
 from workers.channels import Button, Rendered
 
 TEMPLATE_DIR = Path(i18n.__file__).resolve().parent.parent / "templates" / "notifications"
@@ -43,9 +42,6 @@ ACCOUNT_LINK_EVENTS = ("account.verify_email", "account.change_email", "account.
 # the operator console's messages (app.domain.operators, workers.ops_reminders): an answer to a
 # person's data request (the operator's words in the payload) and the operators' daily reminder
 OPS_EVENTS = ("data_request.answered", "ops.requests_due")
-# the operator console's messages (app.domain.operators, workers.ops_reminders): an answer to a
-# person's data request (the operator's words in the payload) and the operators' daily reminder
-OPS_EVENTS = ("data_request.answered", "ops.requests_due")
 EVENTS = frozenset(
     {
         *CLIENT_BOOKING_EVENTS,
@@ -57,8 +53,6 @@ EVENTS = frozenset(
         "account.deleted",
         *ACCOUNT_LINK_EVENTS,
         *OPS_EVENTS,
-        *OPS_EVENTS,
-        *BILLING_EVENTS,
     }
 )
 
