@@ -216,10 +216,21 @@ def excerpt(body: str) -> str:
 
 
 def policy_fields(payload: Mapping[str, Any], locale: str, landing_base_url: str) -> dict[str, Any]:
+    """A policy notice's words: when the version takes effect, what changes (its summary in the
+    reader's language), the version's own page and the policy's address (the landing's URL
+    contract: ``/{lang}/privacy/`` for the policy in force, ``/{lang}/privacy/<version>/``)."""
     effective = datetime.fromisoformat(str(payload["effective_at"])).date()
     base = landing_base_url.rstrip("/")
+    url = str(payload.get("url") or f"{base}/{locale}/privacy/")
+    version = payload.get("version")
+    summaries = payload.get("summary")
+    summaries = summaries if isinstance(summaries, Mapping) else {}
+    summary = next((str(summaries[lang]) for lang in (locale, "en", "ru", "kk")
+                    if summaries.get(lang)), "")  # fmt: skip
     return {
         "date": format_date(effective, format="long", locale=locale),
         "short_date": effective.strftime("%d.%m.%Y"),
-        "url": str(payload.get("url") or f"{base}/{locale}/privacy/"),
+        "url": url,
+        "version_url": f"{base}/{locale}/privacy/{version}/" if version else url,
+        "summary": summary,
     }

@@ -10,6 +10,9 @@
 * ``enforce_retention`` (daily) removes what the privacy policy keeps only for a time (7.2, 7.3).
 * ``expire_pending`` (every minute) cancels the bookings a manual-confirm business left
   unconfirmed past its time to live, and tells the client (``booking.expired``).
+* ``announce_policy`` (every 5 minutes) queues the notice of a material policy change to
+  everyone not yet told, from its publication until it takes effect (policy 11.1;
+  ``app.domain.policy_notices``).
 * ``backup_daily`` (daily, when BACKUP_DIR and BACKUP_KEY are set) makes an encrypted backup
   and removes those past BACKUP_KEEP_DAYS (policy 6.2, 10.5; ``app.domain.backups``).
 
@@ -32,7 +35,7 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.session import Pools, make_engine
-from app.domain import backups, bookings
+from app.domain import backups, bookings, policy_notices
 from app.integrations.tls import outbound_tls_context
 from app.settings import Settings
 from workers import maintenance, ops_reminders, reminders, retention
@@ -209,6 +212,16 @@ async def enforce_retention(ctx: dict[str, Any]) -> dict[str, int]:
     if any(asdict(result).values()):
         log.info("retention.enforced", **asdict(result))
     return asdict(result)
+
+
+async def announce_policy(ctx: dict[str, Any]) -> dict[str, int]:
+    """Notices of material policy changes to everyone not yet told (policy 11.1)."""
+    runtime = _runtime(ctx)
+    announced = await policy_notices.fan_out(runtime.engine, utcnow())
+    if announced.total:
+        log.info("policy.announced", **announced.queued)
+        await runtime.kick()  # the notices are due now
+    return announced.queued
 
 
 async def backup_daily(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -336,7 +336,7 @@ class Deliverer:
             fields.update(row.payload)
         if row.event == "policy.notice":
             fields.update(policy_fields(row.payload, locale, self.settings.landing_base_url))
-            link = str(fields["url"])
+            link = str(fields["version_url"])
             return fields, link if link.startswith(("https://", "http://")) else None, False
         # Telegram opens only https Mini Apps; on a plain-http dev server there is no button
         return fields, url if url and url.startswith("https://") else None, True

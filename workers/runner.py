@@ -61,6 +61,8 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
         CronJob(jobs.expire_pending, cron="* * * * *", timeout=120),  # every minute
         CronJob(jobs.purge_expired, cron="17 * * * *", timeout=300),
         CronJob(jobs.enforce_retention, cron="41 3 * * *", timeout=600),  # daily, 03:41 UTC
+        # a run longer than 5 minutes meeting the next is harmless: each notice goes once
+        CronJob(jobs.announce_policy, cron="*/5 * * * *", timeout=1800),
         # daily, 03:05 UTC (08:05 in Kazakhstan, before the working day): requests due (8.6)
         CronJob(jobs.ops_requests_due, cron="5 3 * * *", timeout=300),
     ]

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from workers.context import BookingInfo, BusinessInfo, booking_fields, business_fields
+from workers.context import (
+    BookingInfo,
+    BusinessInfo,
+    booking_fields,
+    business_fields,
+    policy_fields,
+)
 from workers.notification_texts import ACCOUNT_LINK_EVENTS, EVENTS, Renderer, UnknownEvent
 
 CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
@@ -36,8 +42,10 @@ def context_for(event: str, locale: str) -> dict[str, Any]:
     if event in ACCOUNT_LINK_EVENTS:
         return {**fields, "link": "https://app.pozapisi.test/dashboard/verify/abc"}
     if event == "policy.notice":
-        return {**fields, "date": "1 января 2027", "short_date": "01.01.2027",
-                "url": "https://pozapisi.kz/ru/privacy/"}  # fmt: skip
+        payload = {"version": "2027-01-01", "effective_at": "2027-01-01",
+                   "summary": {"ru": "Новый срок хранения.", "kk": "Жаңа сақтау мерзімі.",
+                               "en": "A new retention period."}}  # fmt: skip
+        return {**fields, **policy_fields(payload, locale, "https://pozapisi.kz")}
     fields.update(booking_fields(BOOKING, BUSINESS, locale, "—"))
     fields.update(excerpt="Здравствуйте! Можно перенести?")
     return fields
