@@ -63,7 +63,7 @@ async def leave_traces(db: Database, person: Person, ip: str) -> None:
         )  # fmt: skip
         await audit.record(
             session, actor=Actor(kind="client", account_id=person.id, ip=ip, user_agent=agent),
-            action="account.update", entity="account", entity_id=person.id, business_id=None,
+            action="account.contact_change", entity="account", entity_id=person.id, business_id=None,
             after={"locale": "kk"},
         )  # fmt: skip
         await profile.record_event(
