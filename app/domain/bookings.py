@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.policy_versions import policy_today
 from app.db.session import Database, set_context
 from app.domain import audit, outbox
 from app.domain.access import booking_for
@@ -494,7 +495,7 @@ async def _book(
     args = (
         slug, telegram.user.id if telegram else None,
         client.account_id if isinstance(client, ByAccount) else None,
-        wanted.service_id, wanted.staff_id, wanted.start, wanted.idempotency_key, now.date(),
+        wanted.service_id, wanted.staff_id, wanted.start, wanted.idempotency_key, policy_today(now),
         sorted(REQUIRED_PURPOSES), version, staff,
     )  # fmt: skip
     known = _decode_booking_context(await run.fetchval(_BOOKING_CONTEXT, *args))

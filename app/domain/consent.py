@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.policy_versions import policy_today
 from app.db.session import Database
 from app.domain.accounts import Client, act_as_client
 from app.domain.audit import Actor, inet_or_none, user_agent_or_none
@@ -26,7 +27,8 @@ class PolicyInfo:
 
 
 async def current_policy(session: AsyncSession, today: date | None = None) -> PolicyInfo:
-    today = today or datetime.now(UTC).date()
+    """The version in force on ``today``, a Kazakh day (``policy_today``), as on the landing."""
+    today = today or policy_today()
     row = (
         await session.execute(
             select(PolicyVersion)
@@ -49,7 +51,7 @@ async def has_valid_consent(
     session: AsyncSession, account_id: int, today: date | None = None
 ) -> bool:
     """Granted, not withdrawn since, and no material policy change has taken effect since."""
-    today = today or datetime.now(UTC).date()
+    today = today or policy_today()
     required = sorted(REQUIRED_PURPOSES)
     return bool(
         await session.scalar(_CONSENT_OK, {"a": account_id, "today": today, "required": required})

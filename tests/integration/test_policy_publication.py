@@ -12,9 +12,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -31,6 +32,7 @@ from app.db.policy_versions import (
 from app.db.session import Database
 from app.db.urls import to_libpq
 from app.domain.consent import current_policy, has_valid_consent
+from landing_hooks import landing
 from tests.conftest import BOT_TOKEN, ROOT, SECRET_KEY, ServerHandle
 
 pytestmark = pytest.mark.policy("11.1")
@@ -305,3 +307,14 @@ async def test_going_down_to_0022_removes_the_notices_and_restores_the_withdrawa
     assert await state() == ((False,) * 5, False, False)
     await asyncio.to_thread(migrate.upgrade, owner_db.owner)
     assert await state() == ((True,) * 5, True, True)
+
+
+def test_the_policy_day_is_the_kazakh_day_the_landing_uses() -> None:
+    """A version takes effect at midnight in Kazakhstan (UTC+5), when the landing starts showing
+    it as current; the policy in force, the consent check before a booking and the notices
+    follow the same day, not the UTC one five hours later."""
+    assert policy_today(datetime(2027, 1, 14, 18, 59, 59, tzinfo=UTC)) == date(2027, 1, 14)
+    assert policy_today(datetime(2027, 1, 14, 19, 0, tzinfo=UTC)) == date(2027, 1, 15)
+    almaty = datetime(2027, 1, 15, 0, 0, tzinfo=ZoneInfo("Asia/Almaty"))
+    assert policy_today(almaty) == date(2027, 1, 15)
+    assert landing.KAZAKHSTAN_TZ.utcoffset(None) == timedelta(hours=5)
