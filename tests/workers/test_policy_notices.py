@@ -29,7 +29,9 @@ from tests.conftest import ServerHandle, make_settings
 from tests.factories import next_telegram_id
 from tests.workers.conftest import Mailbox, worker_env
 from tests.workers.provider_stub import ProviderStub
+from workers import jobs
 from workers.jobs import build_channels, build_relay
+from workers.runner import cron_jobs
 
 pytestmark = pytest.mark.policy("11.1")
 
@@ -369,3 +371,29 @@ async def test_the_notice_is_delivered_in_the_persons_language_with_what_changes
         assert "жаңа редакцияны қабылдауды" in text  # asked to accept before the next booking
     [(rcpt, mail)] = smtp[0].messages
     assert rcpt == ["aigerim@example.kz"] and "құпиялылық" in str(mail["Subject"]).lower()
+
+
+async def test_the_worker_job_announces_and_wakes_the_relay(fresh: Fresh, wsettings: Any) -> None:
+    """``announce_policy`` as SAQ runs it (every 5 minutes): the notices queued, then the relay
+    started at once instead of at its next tick; a run with nothing new starts nothing."""
+    someone = await person(fresh.owner, telegram=True)
+    await fresh.owner.execute("UPDATE accounts SET created_at = now() - interval '1 hour'")
+    today = policy_today()
+    await publish(fresh.owner, "v2", published=today, effective=today + timedelta(days=30))
+
+    @dataclass
+    class Runtime:  # what the job uses of workers.jobs.Runtime: the engine, and the kick
+        engine: AsyncEngine
+        kicks: int = 0
+
+        async def kick(self) -> int:
+            self.kicks += 1
+            return 1
+
+    runtime = Runtime(fresh.worker)
+    assert await jobs.announce_policy({"runtime": runtime}) == {"v2": 1}
+    assert runtime.kicks == 1 and await told(fresh.owner) == {(someone, "telegram")}
+    assert await jobs.announce_policy({"runtime": runtime}) == {"v2": 0}
+    assert runtime.kicks == 1
+    crons = {job.function.__name__: job.cron for job in cron_jobs(wsettings)}
+    assert crons["announce_policy"] == "*/5 * * * *"
