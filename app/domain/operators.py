@@ -529,8 +529,9 @@ async def log_request(
 
 
 _ANSWER = text(
-    "UPDATE data_requests SET status = :status, resolution = :answer, handled_by = :op, "
-    "done_at = CASE WHEN :status IN ('done', 'rejected') THEN coalesce(done_at, :now) END "
+    "UPDATE data_requests SET status = CAST(:status AS text), resolution = :answer, "
+    "handled_by = :op, done_at = CASE WHEN CAST(:status AS text) IN ('done', 'rejected') "
+    "THEN coalesce(done_at, CAST(:now AS timestamptz)) END "
     "WHERE id = :id RETURNING account_id, kind"
 )
 
@@ -572,7 +573,8 @@ async def answer_request(
             person = await _contact(session, row.account_id)
             if person is not None:
                 await enqueue_platform(session, [KeyedOutgoing(
-                    event="data_request.answered", scheduled_at=now, account_id=row.account_id,
+                    # to the address, as platform messages to no signed-in account go
+                    event="data_request.answered", scheduled_at=now,
                     address=person[0], channel="email", locale=person[1],
                     payload={"request_id": request_id, "kind": row.kind, "answer": answer.strip()},
                     key=f"data_request.answered:{request_id}:{int(now.timestamp())}",

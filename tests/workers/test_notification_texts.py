@@ -46,6 +46,12 @@ def context_for(event: str, locale: str) -> dict[str, Any]:
                    "summary": {"ru": "Новый срок хранения.", "kk": "Жаңа сақтау мерзімі.",
                                "en": "A new retention period."}}  # fmt: skip
         return {**fields, **policy_fields(payload, locale, "https://pozapisi.kz")}
+    if event == "data_request.answered":  # the payload, as app.domain.operators queues it
+        return {**fields, "request_id": 12, "kind": "access", "answer": "Ваша копия во вложении."}
+    if event == "ops.requests_due":  # as pz_ops_requests_due queues it
+        due = [{"id": 12, "kind": "access", "due_on": "2027-03-17", "overdue": False},
+               {"id": 9, "kind": "delete", "due_on": "2027-03-12", "overdue": True}]  # fmt: skip
+        return {**fields, "requests": due, "today": "2027-03-15"}
     fields.update(booking_fields(BOOKING, BUSINESS, locale, "—"))
     fields.update(excerpt="Здравствуйте! Можно перенести?")
     return fields
