@@ -144,3 +144,19 @@ async def test_unsafe_requests_need_the_sessions_token(
     signed_out = await client.post("/ops/signout", data=form(csrf), follow_redirects=False)
     assert signed_out.status_code == 303
     assert (await client.get("/ops/", follow_redirects=False)).status_code == 303
+
+
+async def test_guessing_codes_is_throttled(
+    client: httpx.AsyncClient, settings: Settings, support: OperatorLogin
+) -> None:
+    _answer, ticket = await password_step(client, support.email, support.password)
+    assert ticket is not None
+    allowed, _window = settings.rate_limit_password
+    right = support.totp.now()
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(allowed):
+        assert (await code_step(client, ticket, wrong)).status_code == 401
+    throttled = await code_step(client, ticket, right)  # even the right code, for a while
+    assert throttled.status_code == 429
+    assert throttled.headers.get("retry-after")
+    assert _ops_cookie(throttled) is None
