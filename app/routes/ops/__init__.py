@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from litestar import Router
 
-from app.routes.ops import account, disclosures, people, requests
+from app.routes.ops import account, backups, disclosures, people, requests
 from app.routes.ops.render import EXCEPTION_HANDLERS
 from app.security.ops import DEPENDENCIES
 
@@ -17,7 +17,13 @@ PATH = "/ops"
 
 ROUTER = Router(
     path=PATH,
-    route_handlers=[*account.ROUTES, *requests.ROUTES, *people.ROUTES, *disclosures.ROUTES],
+    route_handlers=[
+        *account.ROUTES,
+        *requests.ROUTES,
+        *people.ROUTES,
+        *disclosures.ROUTES,
+        *backups.ROUTES,
+    ],
     dependencies=DEPENDENCIES,
     exception_handlers=EXCEPTION_HANDLERS,
 )
