@@ -135,6 +135,27 @@ def _cmd_ops_add_operator(urls: DatabaseUrls, args: argparse.Namespace, settings
     return 0
 
 
+async def disable_operator(owner_url: str, email: str) -> int | None:
+    """Take an operator's access away (app.domain.operators.disable), as the owner."""
+    from app.domain import operators
+
+    async def work(session: AsyncSession) -> int | None:
+        return await operators.disable(session, email=email)
+
+    result: int | None = await _with_owner_session(owner_url, work)
+    return result
+
+
+def _cmd_ops_disable_operator(
+    urls: DatabaseUrls, args: argparse.Namespace, _settings: Settings
+) -> int:
+    asyncio.run(bootstrap.upgrade(urls.owner))
+    if asyncio.run(disable_operator(urls.owner, args.email)) is None:
+        return _fail(f"no active operator has the e-mail {args.email}")
+    print(f"operator {args.email}: access taken away, console sessions ended")
+    return 0
+
+
 def _cmd_audit_verify(urls: DatabaseUrls, _args: argparse.Namespace, _settings: Settings) -> int:
     problems = asyncio.run(audit_verify(urls.owner))
     if not problems:
@@ -341,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_op.add_argument("email", metavar="EMAIL")
     add_op.add_argument("--role", required=True, choices=("support", "privacy", "admin"))
     add_op.set_defaults(handler=_cmd_ops_add_operator)
+    disable_op = ops_sub.add_parser(
+        "disable-operator", help="take an operator's access away; their sessions end at once"
+    )
+    disable_op.add_argument("email", metavar="EMAIL")
+    disable_op.set_defaults(handler=_cmd_ops_disable_operator)
     backup = sub.add_parser("backup", help="encrypted backups (BACKUP_DIR, BACKUP_KEY)")
     backup_sub = backup.add_subparsers(dest="backup_command", required=True)
     backup_sub.add_parser("create", help="back up the database, then rotate").set_defaults(

@@ -83,6 +83,7 @@ ACTIONS: dict[str, str] = {
     "consent.withdraw": N_("Consent withdrawn"),
     # the operator console (policy 5.4, 6.3, 8.6): on the platform chain, each read with its reason
     "ops.operator_enrolled": N_("Operator enrolled"),
+    "ops.operator_disabled": N_("Operator's access taken away"),
     "ops.sign_in": N_("Operator signed in"),
     "ops.person_read": N_("Operator read a person's data"),
     "ops.request_read": N_("Operator read a data request"),

@@ -190,6 +190,35 @@ async def enrol(
     return Enrolment(account_id, uri, codes, password)
 
 
+_DISABLE = text(
+    "UPDATE operators o SET disabled_at = :now FROM accounts a WHERE a.id = o.account_id "
+    "AND lower(a.email) = :email AND o.disabled_at IS NULL RETURNING o.account_id"
+)
+_UNMARK_OPERATOR = text("UPDATE accounts SET is_operator = false WHERE id = :a")
+_END_OPS_SESSIONS = text(
+    "UPDATE sessions SET revoked_at = :now WHERE account_id = :a AND kind = 'ops' "
+    "AND revoked_at IS NULL"
+)
+
+
+async def disable(session: AsyncSession, *, email: str, now: datetime | None = None) -> int | None:
+    """Take an operator's access away (someone who leaves, a lost phone): their ops sessions end
+    at once and neither their password nor their codes sign them in again until they are
+    enrolled anew. Run as the database owner (the command line); the operator's account id, or
+    None when no active operator has the address."""
+    now = now or datetime.now(UTC)
+    account_id = await session.scalar(_DISABLE, {"email": email.strip().lower(), "now": now})
+    if account_id is None:
+        return None
+    await session.execute(_UNMARK_OPERATOR, {"a": account_id})
+    await session.execute(_END_OPS_SESSIONS, {"a": account_id, "now": now})
+    await audit.record(
+        session, actor=audit.SYSTEM, action="ops.operator_disabled", entity="operator",
+        entity_id=account_id, business_id=None,
+    )  # fmt: skip
+    return int(account_id)
+
+
 # --- sign-in ----------------------------------------------------------------------------------
 
 _PASSWORD_FOR = text("SELECT account_id, password_hash FROM pz_password_for_email(:email)")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from uuid import uuid4
 
+import httpx
 import pyotp
 import pytest
 from sqlalchemy import text
@@ -20,19 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.bootstrap import DatabaseUrls
 from app.db.session import Database
 from app.domain.operators import unseal
-from tests.ops.conftest import OperatorLogin
+from tests.ops.conftest import OperatorLogin, password_step, sign_in
 
 pytestmark = pytest.mark.policy("6.3")
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "enrolment-test-secret-key-0123456789"
 
 
-def add_operator(owner_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(owner_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "TEST_DATABASE"))}
     env.update({"DATABASE_URL": owner_url, "POZAPISI_ENV": "test", "SECRET_KEY": SECRET,
                 "DATA_DIR": str(data_dir)})  # fmt: skip
     return subprocess.run(  # the timeout only catches a hang
-        [sys.executable, "-m", "app.cli", "ops", "add-operator", *args],
+        [sys.executable, "-m", "app.cli", "ops", *args],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
@@ -42,7 +43,7 @@ async def test_add_operator_prints_the_second_factor_once(
 ) -> None:
     email = f"new-op-{uuid4().hex[:8]}@pozapisi.kz"
     done = await asyncio.to_thread(
-        add_operator, database.owner, tmp_path, email, "--role", "privacy"
+        run_cli, database.owner, tmp_path, "add-operator", email, "--role", "privacy"
     )
     assert done.returncode == 0, done.stderr
     [uri] = re.findall(r"otpauth://\S+", done.stdout)
@@ -76,7 +77,7 @@ async def test_add_operator_prints_the_second_factor_once(
     assert len(stored) == 10 and not any(code.replace("-", "") in stored for code in codes)
     # a role that does not exist: refused, nothing enrolled
     wrong = await asyncio.to_thread(
-        add_operator, database.owner, tmp_path, f"x-{email}", "--role", "root"
+        run_cli, database.owner, tmp_path, "add-operator", f"x-{email}", "--role", "root"
     )
     assert wrong.returncode != 0
 
@@ -99,3 +100,22 @@ async def test_the_app_role_cannot_read_the_second_factor(
             text("SELECT pz_operator_totp_secret(:a)"), {"a": support.account_id}
         )
     assert other is None
+
+
+async def test_disable_operator_ends_the_console_at_once(
+    database: DatabaseUrls, client: httpx.AsyncClient, support: OperatorLogin, tmp_path: Path
+) -> None:
+    await sign_in(client, support)
+    env_dir = tmp_path
+    done = await asyncio.to_thread(
+        run_cli, database.owner, env_dir, "disable-operator", support.email
+    )
+    assert done.returncode == 0, done.stderr
+    assert (await client.get("/ops/", follow_redirects=False)).status_code == 303
+    client.cookies.clear()
+    _answer, ticket = await password_step(client, support.email, support.password)
+    assert ticket is None  # the password no longer leads to the second factor
+    again = await asyncio.to_thread(
+        run_cli, database.owner, env_dir, "disable-operator", support.email
+    )
+    assert again.returncode != 0  # no active operator has the address any more
