@@ -22,6 +22,7 @@ return never holds a password hash, a code, a token or a secret.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -33,6 +34,7 @@ from typing import Any
 
 import msgspec
 import pyotp
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,6 +114,15 @@ def seal(secret_key: str, totp_secret: str) -> bytes:
 def unseal(secret_key: str, sealed: bytes) -> str:
     nonce, body = sealed[:12], sealed[12:]
     return AESGCM(_seal_key(secret_key)).decrypt(nonce, body, _SEAL_INFO).decode()
+
+
+def _opened(secret_key: str, sealed: bytes) -> str:
+    """The secret, or an empty one that matches no code when it was sealed under another
+    ``SECRET_KEY`` (the key changed: the operator must be enrolled again)."""
+    try:
+        return unseal(secret_key, bytes(sealed))
+    except InvalidTag:
+        return ""
 
 
 def recovery_digest(code: str) -> str:
@@ -270,7 +281,7 @@ async def check_password(
     async with db.transaction() as session:
         row = (await session.execute(_PASSWORD_FOR, {"email": address})).first()
     stored = row.password_hash if row is not None else None
-    right = passwords.verify_password(password, stored)
+    right = await asyncio.to_thread(passwords.verify_password, password, stored)  # bcrypt
     account_id = int(row.account_id) if row is not None else None
     operator = None
     if right and account_id is not None:
@@ -283,6 +294,8 @@ async def check_password(
 
 def _totp_step(totp_secret: str, code: str, now: datetime) -> int | None:
     """The time-step ``code`` is the TOTP of, within the drift window; None when none."""
+    if not totp_secret:
+        return None
     totp = pyotp.TOTP(totp_secret)
     step_now = totp.timecode(now)
     for step in range(step_now - TOTP_DRIFT_STEPS, step_now + TOTP_DRIFT_STEPS + 1):
@@ -308,7 +321,7 @@ async def check_second_factor(
         how = "totp"
         if entered.isdigit() and len(entered) == 6:
             sealed = await session.scalar(_TOTP_SECRET, {"a": account_id})
-            step = _totp_step(unseal(secret_key, bytes(sealed)), entered, now) if sealed else None
+            step = _totp_step(_opened(secret_key, sealed), entered, now) if sealed else None
             ok = step is not None and bool(
                 await session.scalar(_TOTP_USE, {"a": account_id, "step": step})
             )

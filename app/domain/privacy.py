@@ -280,8 +280,10 @@ async def export_account(
 ) -> bytes:
     """A ZIP of everything held about the signed-in person (policy 8.1).
 
-    Records the request as an ``access`` data request, done at once (unless ``record_request``
-    is off: an operator's lawful disclosure records its own), and audits the export.
+    Records the request as an ``access`` data request, done at once, and audits the export —
+    unless ``record_request`` is off: an operator's lawful disclosure records and audits its
+    own, on an entry the person's copy does not show (a disclosure the law forbids telling them
+    must not surface as an export of their data).
     """
     now = now or datetime.now(UTC)
     await _require_self(session, account_id)
@@ -329,14 +331,15 @@ async def export_account(
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, content)
-    await audit.record(
-        session,
-        actor=actor or Actor(kind="client", account_id=account_id),
-        action="account.export",
-        entity="account",
-        entity_id=account_id,
-        business_id=None,
-    )
+    if record_request:
+        await audit.record(
+            session,
+            actor=actor or Actor(kind="client", account_id=account_id),
+            action="account.export",
+            entity="account",
+            entity_id=account_id,
+            business_id=None,
+        )
     return buffer.getvalue()
 
 

@@ -314,6 +314,9 @@ async def test_a_lawful_disclosure_is_recorded_audited_and_told_unless_the_law_f
         copy = await export_account(session, someone["id"])
     with zipfile.ZipFile(io.BytesIO(copy)) as archive:
         told = json.loads(archive.read("disclosures.json"))
+        entries = json.loads(archive.read("audit.json"))
+    # nor does an export made for an authority show in the person's audit entries
+    assert [e for e in entries if e["action"] == "account.export"] == []
     assert [d["reference"] for d in told] == [fields["reference"]]
     assert told[0]["authority"] == fields["authority"]
     assert "SECRET" not in copy.decode("latin-1")

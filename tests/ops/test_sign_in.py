@@ -160,3 +160,23 @@ async def test_guessing_codes_is_throttled(
     assert throttled.status_code == 429
     assert throttled.headers.get("retry-after")
     assert _ops_cookie(throttled) is None
+
+
+async def test_a_secret_sealed_under_another_key_signs_nobody_in(
+    client: httpx.AsyncClient, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """After SECRET_KEY changed: refused (enrol again), never an error page."""
+    from tests.ops.conftest import enrol
+
+    login = await enrol(owner_session, settings, "support")
+    from app.domain.operators import seal
+
+    await owner_session.execute(
+        text("UPDATE operators SET totp_secret = :s WHERE account_id = :a"),
+        {"s": seal("the-key-before-it-changed-0123456789", login.totp.secret),
+         "a": login.account_id},
+    )  # fmt: skip
+    await owner_session.commit()
+    _answer, ticket = await password_step(client, login.email, login.password)
+    assert ticket is not None
+    assert (await code_step(client, ticket, login.totp.now())).status_code == 401
