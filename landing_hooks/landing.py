@@ -9,6 +9,9 @@ What they do, in build order:
 * publish the current policy version at `/{lang}/privacy/` beside `/{lang}/privacy/<version>/`;
 * give every page its language, the UI words of that language, hreflang alternates and its
   canonical URL, and feed the sitemap;
+* print the price cards (`[[plans]]` in a home page) from `policy/plans.yml`, the one list of
+  plans and prices that `pozapisi db upgrade` writes into the database too (`app.db.plans`), so
+  the price a visitor reads is the price charged;
 * after the build, fail if any `${` survived into the site.
 
 Any failure raises `PluginError`, which stops `mkdocs build` with the message and exit status 1.
@@ -77,6 +80,7 @@ class State:
     ui: dict[str, dict[str, Any]]
     files: Files | None = None
     pages: list[File] = field(default_factory=list)
+    plans: dict[str, Any] = field(default_factory=dict)
 
 
 _state: State | None = None
@@ -206,6 +210,65 @@ def load_versions(
             )
     ordered = sorted(versions.values(), key=lambda v: v.effective_at, reverse=True)
     return ordered, current
+
+
+# --- policy/plans.yml -----------------------------------------------------------------------
+
+PLANS_MARKER = "[[plans]]"
+FEATURED_PLAN = "pro"  # the card the page sets apart
+
+
+def load_plans(path: Path) -> dict[str, Any]:
+    """Read the plans file and check what the price cards need from it."""
+    if not path.is_file():
+        raise LandingError(f"{path.name}: the plans file is missing")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    yearly = data.get("yearly_months") if isinstance(data, dict) else None
+    if not isinstance(yearly, int) or not isinstance(data.get("plans"), list):
+        raise LandingError(f"{path.name}: needs yearly_months and a list of plans")
+    words = data.get("words") or {}
+    for key in ("per_month", "per_year"):
+        _per_language(words.get(key), f"{path.name}: words.{key}")
+    for plan in data["plans"]:
+        where = f"{path.name}: plan {plan.get('code')!r}"
+        month, year = plan.get("price_month_tiyn"), plan.get("price_year_tiyn")
+        if not isinstance(month, int) or year != month * yearly:
+            raise LandingError(f"{where}: price_year_tiyn must be price_month_tiyn × {yearly}")
+        for key in ("name", "tagline"):
+            _per_language(plan.get(key), f"{where}: {key}")
+        points = plan.get("points")
+        if not isinstance(points, dict) or set(points) != set(LANGS):
+            raise LandingError(f"{where}: points must list each of {', '.join(LANGS)}")
+    return data
+
+
+def tenge(tiyn: int) -> str:
+    """A price as the landing writes it in every language: 4&nbsp;990&nbsp;₸."""
+    whole, cents = divmod(tiyn, 100)
+    text = f"{whole:,}".replace(",", "&nbsp;") + (f",{cents:02d}" if cents else "")
+    return f"{text}&nbsp;₸"
+
+
+def plans_markdown(plans: dict[str, Any], lang: str) -> str:
+    """The price cards of one language, as the home page's Markdown (md_in_html)."""
+    words = plans["words"]
+    cards = []
+    for plan in plans["plans"]:
+        month = plan["price_month_tiyn"]
+        featured = " plan-featured" if plan["code"] == FEATURED_PLAN else ""
+        price = f'<p class="price"><strong>{tenge(month)}</strong>'
+        if month:
+            price += f" <small>{words['per_month'][lang]}</small></p>\n\n"
+            yearly = words["per_year"][lang].format(price=tenge(plan["price_year_tiyn"]))
+            price += f'<p class="price-year"><small>{yearly}</small></p>'
+        else:
+            price += "</p>"
+        points = "\n".join(f"- {point}" for point in plan["points"][lang])
+        cards.append(
+            f'<div class="plan{featured}" markdown>\n\n### {plan["name"][lang]}\n\n{price}\n\n'
+            f"{plan['tagline'][lang]}\n\n{points}\n\n</div>"
+        )
+    return '<div class="plans" markdown>\n' + "\n".join(cards) + "\n</div>"
 
 
 # --- placeholders ---------------------------------------------------------------------------
@@ -380,6 +443,7 @@ def on_config(config: Any) -> Any:
                 ui[lang][key] = substitute(value, placeholders, f"{ui_path.name}: {lang}.{key}")
     # Templates show the resolved contacts (footer, contacts block).
     extra["placeholders"] = placeholders
+    plans = load_plans(root / extra.get("plans", "policy/plans.yml"))
     _state = State(
         site_url=config.site_url,
         docs_dir=docs_dir,
@@ -387,6 +451,7 @@ def on_config(config: Any) -> Any:
         current=current,
         placeholders=placeholders,
         ui=ui,
+        plans=plans,
     )
     return config
 
@@ -439,6 +504,11 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
             page.meta[key] = substitute(value, state.placeholders, f"{where} (front matter {key})")
     if _policy_page(page.file.src_uri):
         page.meta["template"] = "privacy.html"
+    if PLANS_MARKER in markdown:
+        lang = _lang_of(page.file.src_uri)
+        if lang is None:
+            raise LandingError(f"{where}: {PLANS_MARKER} belongs in a language's page")
+        markdown = markdown.replace(PLANS_MARKER, plans_markdown(state.plans, lang))
     return substitute(markdown, state.placeholders, where)
 
 

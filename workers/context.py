@@ -29,8 +29,10 @@ _ACCOUNTS = text(
     "SELECT id, phone, email, telegram_id, allows_write_to_pm, locale, deleted_at IS NOT NULL "
     "AS deleted FROM accounts WHERE id = ANY(:ids)"
 )
+# a business's SMS switch counts only on a plan with SMS (pz_plan_allows; app.domain.plans)
 _BUSINESSES = text(
-    "SELECT id, slug, name, timezone, address, notify_telegram, notify_sms, notify_email "
+    "SELECT id, slug, name, timezone, address, notify_telegram, "
+    "notify_sms AND pz_plan_allows(id, 'sms') AS notify_sms, notify_email "
     "FROM businesses WHERE id = ANY(:ids)"
 )
 _BOOKINGS = text(

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from app import i18n
+from workers.billing import BILLING_EVENTS
 from workers.channels import Button, Rendered
 
 TEMPLATE_DIR = Path(i18n.__file__).resolve().parent.parent / "templates" / "notifications"
@@ -53,6 +54,7 @@ EVENTS = frozenset(
         "account.deleted",
         *ACCOUNT_LINK_EVENTS,
         *OPS_EVENTS,
+        *BILLING_EVENTS,
     }
 )
 

@@ -48,6 +48,7 @@ from app import links
 from app.db.faults import is_unavailable
 from app.i18n import N_, gettext, use_locale
 from app.settings import Settings
+from workers.billing import BILLING_EVENTS, billing_fields
 from workers.channels import (
     BLOCKED,
     GAVE_UP,
@@ -334,6 +335,9 @@ class Deliverer:
             fields.update(link=str(row.payload.get("link", "")))
         if row.event in OPS_EVENTS:  # what the operator wrote; the requests due, by id
             fields.update(row.payload)
+        if row.event in BILLING_EVENTS:  # to the owner: the way is the dashboard, no button
+            fields.update(billing_fields(row.payload, locale))
+            return fields, None, False
         if row.event == "policy.notice":
             fields.update(policy_fields(row.payload, locale, self.settings.landing_base_url))
             link = str(fields["version_url"])

@@ -24,7 +24,7 @@ from saq import CronJob, Queue, Worker
 from saq.types import PartialTimersDict
 
 from app.settings import Settings
-from workers import jobs
+from workers import billing, jobs
 from workers.queue import QueueSetupError, build_queue
 
 log = structlog.get_logger("pozapisi.worker")
@@ -65,6 +65,8 @@ def cron_jobs(settings: Settings) -> list[CronJob[Any]]:
         CronJob(jobs.announce_policy, cron="*/5 * * * *", timeout=1800),
         # daily, 03:05 UTC (08:05 in Kazakhstan, before the working day): requests due (8.6)
         CronJob(jobs.ops_requests_due, cron="5 3 * * *", timeout=300),
+        # daily, 01:10 UTC (06:10 in Kazakhstan, the billing day's start): renewals and grace
+        CronJob(billing.billing_daily, cron="10 1 * * *", timeout=1800),
     ]
     if settings.backups_configured:  # daily, 02:23 UTC (07:23 in Kazakhstan), before retention
         scheduled.append(CronJob(jobs.backup_daily, cron="23 2 * * *", timeout=6 * 3600))

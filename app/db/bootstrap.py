@@ -11,6 +11,7 @@ import asyncpg
 
 from app.db import migrate
 from app.db.embedded import EmbeddedServer, embedded_server
+from app.db.plans import sync_plans
 from app.db.policy_versions import check_publication, policy_today, read_versions, versions_file
 from app.db.urls import APP_ROLE, WORKER_ROLE, to_libpq, with_user
 from app.settings import Settings
@@ -102,7 +103,8 @@ _ANYONE = "SELECT EXISTS (SELECT 1 FROM accounts WHERE deleted_at IS NULL)"
 
 async def upgrade(owner_url: str) -> list[str]:
     """`pozapisi db upgrade`: migrations (tables, roles, RLS), the changed function, trigger and
-    policy files (``app.db.definitions``), then policy versions. Returns the files applied."""
+    policy files (``app.db.definitions``), then policy versions and plans. Returns the files applied."""
     applied = await asyncio.to_thread(migrate.upgrade, owner_url)
     await sync_policy_versions(owner_url)
+    await sync_plans(owner_url)
     return applied

@@ -81,6 +81,17 @@ ACTIONS: dict[str, str] = {
     "account.export": N_("Personal data exported"),
     "account.erase": N_("Account erased"),
     "consent.withdraw": N_("Consent withdrawn"),
+    # billing: the business's plan and subscription (app.domain.subscriptions)
+    "billing.trial_started": N_("Trial started"),
+    "billing.trial_ended": N_("Trial ended: moved to the free plan"),
+    "billing.change_ordered": N_("Plan change ordered, waiting for payment"),
+    "billing.plan_changed": N_("Plan changed"),
+    "billing.renewed": N_("Subscription renewed"),
+    "billing.grace_started": N_("Renewal unpaid: grace period started"),
+    "billing.read_only": N_("Grace period over: business is read-only"),
+    "billing.reactivated": N_("Paid: read-only mode lifted"),
+    "billing.details_changed": N_("Billing details changed"),
+    "billing.refund_noted": N_("Paid invoice refunded"),
     # the operator console (policy 5.4, 6.3, 8.6): on the platform chain, each read with its reason
     "ops.operator_enrolled": N_("Operator enrolled"),
     "ops.operator_disabled": N_("Operator's access taken away"),

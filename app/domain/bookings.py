@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.policy_versions import policy_today
 from app.db.session import Database, set_context
-from app.domain import audit, outbox
+from app.domain import audit, outbox, plans
 from app.domain.access import booking_for
 from app.domain.accounts import (
     ByAccount,
@@ -1309,6 +1309,7 @@ async def add_staff_note(
         raise ValidationFailed(fields={"note": gettext(N_("At most 1000 characters."))})
     async with booking_for(db, booking_id, by) as (session, booking, business):
         _within_reach(by, booking)
+        await plans.require_client_notes(session, business.id)
         client = await session.get(ClientCard, booking.client_id, with_for_update=True)
         if client is None or client.business_id != business.id:
             raise NotFound()

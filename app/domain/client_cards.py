@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
-from app.domain import audit, bookings
+from app.domain import audit, bookings, plans
 from app.domain.audit import Actor
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.members import Member
@@ -260,6 +260,7 @@ async def update_notes(
         after = {"notes": new_notes, "tags": new_tags}
         if before == after:
             return
+        await plans.require_client_notes(s, member.business_id)
         client.notes, client.tags = new_notes, new_tags
         await s.flush()
         await audit.record(

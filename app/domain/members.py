@@ -41,6 +41,8 @@ class Workplace:
     slug: str
     role: str
     staff_id: int | None
+    # unpaid past its grace (app.domain.subscriptions): the dashboard refuses its changes
+    read_only: bool = False
 
     def as_member(self, account_id: int) -> Member:
         return Member(account_id, self.business_id, self.role, self.staff_id)
@@ -52,7 +54,7 @@ async def workplaces(session: AsyncSession, account_id: int) -> list[Workplace]:
     rows = await session.execute(
         select(
             Membership.business_id, Business.name, Business.slug, Membership.role,
-            Membership.staff_id,
+            Membership.staff_id, Business.read_only_since.is_not(None).label("read_only"),
         )
         .join(Business, Business.id == Membership.business_id)
         .where(Membership.account_id == account_id, Business.archived_at.is_(None))
@@ -61,4 +63,4 @@ async def workplaces(session: AsyncSession, account_id: int) -> list[Workplace]:
             Membership.created_at,
         )
     )  # fmt: skip
-    return [Workplace(r.business_id, r.name, r.slug, r.role, r.staff_id) for r in rows]
+    return [Workplace(r.business_id, r.name, r.slug, r.role, r.staff_id, r.read_only) for r in rows]

@@ -30,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database
-from app.domain import audit, avatars
+from app.domain import audit, avatars, plans
 from app.domain.audit import Actor
 from app.domain.errors import MAX_ID, NotFound, ValidationFailed
 from app.domain.members import Member
@@ -652,6 +652,7 @@ async def add_master(
     async with db.transaction(business_id=member.business_id, account_id=member.account_id) as s:
         service_ids = [c.id for c in await _active_services(s, member.business_id)]
         wanted = parse_master(form, service_ids, photo_error=photo_error)
+        await plans.require_room_for_master(s, member.business_id)
         master = Staff(
             business_id=member.business_id, photo=picture,
             sort_order=await _next_place(s, Staff, member.business_id), **wanted.row(),
@@ -805,6 +806,8 @@ async def _set_active(
         row = await _locked(s, model, member.business_id, row_id)
         if (row.archived_at is None) == active:
             return  # already so: a second click changes nothing
+        if active and model is Staff:
+            await plans.require_room_for_master(s, member.business_id)
         row.archived_at = None if active else datetime.now(UTC)
         if active:
             row.sort_order = await _next_place(s, model, member.business_id)

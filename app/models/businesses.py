@@ -71,6 +71,9 @@ class Business(Base):
     created_at: Mapped[datetime] = created_at_column()
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     setup_done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # unpaid past its grace: the business reads and exports, changes nothing (app.domain.
+    # subscriptions); its clients still see and cancel their bookings
+    read_only_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # bumped by triggers whenever what availability caches changes (migration 0006)
     schedule_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 

@@ -94,16 +94,21 @@ def _on_dashboard(request: Request[Any, Any, Any]) -> bool:
     return request.url.path == DASHBOARD or request.url.path.startswith(DASHBOARD + "/")
 
 
-def dashboard_error(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
-    """A dashboard refusal as a page in the dashboard's frame (no hint of other businesses)."""
-    response = dashboard_page(request, None, "dashboard/error.html", status=status, message=message)
+def dashboard_error(
+    request: Request[Any, Any, Any], status: int, message: str, *, upgrade: bool = False
+) -> Response[Any]:
+    """A dashboard refusal as a page in the dashboard's frame (no hint of other businesses);
+    ``upgrade``: a plan's limit or read-only mode, so the page links to the plans."""
+    response = dashboard_page(request, None, "dashboard/error.html", status=status,
+                              message=message, upgrade=upgrade)  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     if _on_dashboard(request):
-        return dashboard_error(request, exc.status, gettext(exc.message))
+        return dashboard_error(request, exc.status, gettext(exc.message),
+                               upgrade=getattr(exc, "offers_upgrade", False))  # fmt: skip
     return error_response(
         exc.status, exc.code, gettext(exc.message), {k: v for k, v in exc.fields.items()}
     )

@@ -17,6 +17,9 @@ signed-in ``Dashboard``; without a session → ``DashboardSignInRequired``, answ
 ``Member`` of the chosen business with at least a role (a lesser role → 403,
 ``RoleRequired``; no business at all → ``NoBusiness``, answered by the page that creates one).
 The ``Member`` is where the tenant comes from: domain calls take it and act for its business.
+A business in read-only mode (unpaid past its grace) gets every unsafe request refused here,
+but those of handlers marked ``opt={"billing": True}`` (paying, choosing a plan):
+:func:`app.domain.subscriptions.refuse_if_read_only` is that one rule.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 
 from app.db.session import Database
-from app.domain import live
+from app.domain import live, subscriptions
 from app.domain.accounts import AccountCard, card_of, live_account
 from app.domain.audit import Actor
 from app.domain.members import ROLES, Member, Workplace, workplaces
@@ -279,12 +282,20 @@ def role(at_least: str) -> dict[str, Provide]:
     if at_least not in ROLES:
         raise ValueError(f"unknown role {at_least!r}")
 
-    def provide_member(dashboard: NamedDependency[Dashboard]) -> Member:
+    def provide_member(
+        request: Request[Any, Any, Any], dashboard: NamedDependency[Dashboard]
+    ) -> Member:
         member = dashboard.member
         if member is None:
             raise NoBusiness()
         if not member.at_least(at_least):
             raise RoleRequired()
+        if request.method not in SAFE_METHODS:
+            place = dashboard.workplace
+            subscriptions.refuse_if_read_only(
+                place is not None and place.read_only,
+                paying=bool(request.route_handler.opt.get("billing")),
+            )
         return member
 
     return {"member": Provide(provide_member, sync_to_thread=False)}

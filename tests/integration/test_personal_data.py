@@ -117,6 +117,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "reschedule_deadline_min": N,
         "languages": N,
         "setup_done_at": N,
+        "read_only_since": N,  # unpaid past its grace (issue 16)
         "created_at": N,
         "archived_at": N,
     },
@@ -261,7 +262,29 @@ INVENTORY: dict[str, dict[str, str]] = {
         "paid_at": N,
         "retain_until": N,
     },
-    "plans": {"id": N, "code": N, "name": N, "price_tiyn": N, "max_staff": N},
+    "plans": {
+        "id": N,
+        "code": N,
+        "name": N,
+        "price_tiyn": N,
+        "max_staff": N,
+        "price_year_tiyn": N,
+        "features": N,
+        "sort_order": N,
+        "trial_days": N,
+    },
+    # the business as a buyer on its invoices (issue 16): a company's or an individual
+    # entrepreneur's registered name, BIN/IIN and address as the state business register
+    # publishes them — business data, kept while the business exists; each invoice keeps its
+    # own copy under the 5-year hold (policy 7.3)
+    "billing_profiles": {
+        "business_id": N,
+        "legal_name": N,
+        "bin_iin": N,
+        "address": N,
+        "vat_payer": N,
+        "updated_at": N,
+    },
     "policy_versions": {
         "id": N,
         "version": N,
@@ -398,6 +421,17 @@ INVENTORY: dict[str, dict[str, str]] = {
         "status": N,
         "current_period_end": N,
         "created_at": N,
+        "billing_period": N,
+        "current_period_start": N,
+        "period_price_tiyn": N,
+        "credit_tiyn": N,
+        "grace_until": N,
+        "open_invoice_id": N,
+        "pending_plan_id": N,
+        "pending_billing_period": N,
+        "pending_period_start": N,
+        "reminded_on": N,
+        "updated_at": N,
     },
     "time_off": {
         "id": N,

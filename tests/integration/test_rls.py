@@ -40,6 +40,7 @@ PRIVATE = (
     "audit_log",
     "audit_details",
     "subscriptions",
+    "billing_profiles",
     "invoices",
     "payments",
 )
@@ -351,11 +352,20 @@ async def _arrange(urls: DatabaseUrls) -> World:
             f"p{next_telegram_id() % 10**8}",
         )
         for business in (a, b):
+            # the business started its trial when it was created (pz_start_trial): it pays now
             subscription_id = await conn.fetchval(
                 "INSERT INTO subscriptions (business_id, plan_id, status, current_period_end) "
-                "VALUES ($1, $2, 'active', '2031-04-01') RETURNING id",
+                "VALUES ($1, $2, 'active', '2031-04-01') ON CONFLICT (business_id) DO UPDATE "
+                "SET plan_id = EXCLUDED.plan_id, status = EXCLUDED.status, "
+                "current_period_end = EXCLUDED.current_period_end RETURNING id",
                 business.id,
                 plan_id,
+            )
+            await conn.execute(
+                "INSERT INTO billing_profiles (business_id, legal_name, bin_iin, address) "
+                "VALUES ($1, $2, NULL, 'Almaty')",
+                business.id,
+                f"TOO Test {business.id}",
             )
             invoice_id = await conn.fetchval(
                 "INSERT INTO invoices (business_id, subscription_id, number, amount_tiyn, "
@@ -594,6 +604,7 @@ INSERTABLE = (
     "bookings",
     "messages",
     "notifications",
+    "billing_profiles",
 )
 
 
@@ -661,6 +672,12 @@ def insert_statements(world: World) -> dict[str, tuple[str, list[Any]]]:
             "INSERT INTO notifications (business_id, account_id, event, idempotency_key) "
             "VALUES ($1, $2, 'booking.created', 'intruder-key')",
             [world.account_x],
+        ),
+        # the business's billing details (one row a business: the owner's first save makes it)
+        "billing_profiles": (
+            "INSERT INTO billing_profiles (business_id, legal_name) VALUES ($1, 'Intruder') "
+            "ON CONFLICT (business_id) DO UPDATE SET legal_name = EXCLUDED.legal_name",
+            [],
         ),
     }
 

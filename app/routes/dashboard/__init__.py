@@ -12,6 +12,7 @@ from litestar import Router
 from app.routes.dashboard import (
     account,
     analytics,
+    billing,
     bookings,
     calendar,
     catalog,
@@ -43,5 +44,6 @@ ROUTER = Router(
         *inbox.ROUTES,
         *lists.ROUTES,
         *analytics.ROUTES,
+        *billing.ROUTES,
     ],
 )
