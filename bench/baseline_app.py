@@ -17,9 +17,11 @@ Run by ``python -m bench`` under uvicorn (``bench.baseline_app:create_app --fact
 * ``GET /calendar?business=&day=`` — a calendar-shaped page with nothing else: the day's
   masters and bookings (with client names) in two asyncpg statements, drawn by a Jinja
   template as the dashboard's day grid (a column per master, a row per quarter hour from 09:00
-  to 21:00, a block per booking, an empty cell's link elsewhere) — no session, no working
-  hours, no translation, no row-level security. Issue 14's target is against ``/page``; this
-  one tells how much of the gap is the page's size and how much the app's work.
+  to 21:00, a block per booking, the lunch break and each booking's buffer shaded, an empty
+  cell's link elsewhere: as many links as the app draws that day) — no session, no schedule
+  read (the break is the fixture's), no translation, no row-level security. Issue 14's target
+  is against ``/page``; this one tells how much of the gap is the page's size and how much the
+  app's work.
 """
 
 from __future__ import annotations
@@ -59,13 +61,15 @@ _STAFF = (
 )
 _DAY = (
     "SELECT b.id, b.staff_id, b.status, lower(b.period) AS start, upper(b.period) AS end, "
-    "b.service_name ->> 'ru' AS service, c.name AS client FROM bookings b "
+    "upper(b.blocked_period) AS busy_until, b.service_name ->> 'ru' AS service, "
+    "c.name AS client FROM bookings b "
     "LEFT JOIN clients c ON c.id = b.client_id WHERE b.business_id = $1 "
     "AND b.status <> 'cancelled' AND b.period && tstzrange($2, $3) ORDER BY lower(b.period)"
 )
 _ZONE = ZoneInfo("Asia/Almaty")
 _STEP = timedelta(minutes=15)
 _FIRST_HOUR, _LAST_HOUR = 9, 21
+_LUNCH = range(16, 20)  # the rows of 13:00-14:00, the calendar business's break
 _EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 
@@ -102,13 +106,21 @@ def create_app() -> Litestar:
         async with state["pool"].acquire() as conn:
             masters = await conn.fetch(_STAFF, business)
             found = await conn.fetch(_DAY, business, begin, begin + rows * _STEP)
-        columns: dict[int, dict[int, Any]] = {m["id"]: {} for m in masters}
+        # a row holds (rowspan, booking), "off" (the break, a buffer after a booking), None
+        # (under a booking's rowspan) or nothing (an empty time: a link to book it), so the
+        # page draws as many links as the app's grid of the same day
+        columns: dict[int, dict[int, Any]] = {
+            m["id"]: dict.fromkeys(_LUNCH, "off") for m in masters
+        }
         for b in found:
             first = max(0, (b["start"] - begin) // _STEP)
-            span = max(1, min(rows, -((begin - b["end"]) // _STEP)) - first)
-            columns[b["staff_id"]][first] = (span, b)
-            for covered in range(first + 1, first + span):
-                columns[b["staff_id"]][covered] = None
+            last = min(rows, -((begin - b["end"]) // _STEP))
+            column = columns[b["staff_id"]]
+            column[first] = (max(1, last - first), b)
+            for covered in range(first + 1, last):
+                column[covered] = None
+            for buffer in range(last, min(rows, -((begin - b["busy_until"]) // _STEP))):
+                column.setdefault(buffer, "off")
         times = [(begin + i * _STEP).astimezone(_ZONE) for i in range(rows)]
         return Template("bare_calendar.html", context={
             "day": day, "masters": masters, "columns": columns, "times": times,
