@@ -237,9 +237,20 @@ _ROLE = text(
     "SELECT o.role, a.email FROM operators o JOIN accounts a ON a.id = o.account_id "
     "WHERE o.account_id = app_account_id() AND o.disabled_at IS NULL AND a.deleted_at IS NULL"
 )
+_EVENT = text("SELECT pz_security_event(:event, :account, CAST(:ip AS inet), :ua)")
 _TOTP_SECRET = text("SELECT pz_operator_totp_secret(:a)")
 _TOTP_USE = text("SELECT pz_operator_totp_use(:a, :step)")
 _RECOVERY_SPEND = text("SELECT pz_operator_recovery_spend(:a, :hash)")
+
+
+async def _event(session: AsyncSession, event: str, account_id: int | None, actor: Actor) -> None:
+    """A security event (policy 2.6): the console's sign-ins and failed attempts, with where
+    they came from."""
+    await session.execute(
+        _EVENT,
+        {"event": event, "account": account_id, "ip": audit.inet_or_none(actor.ip),
+         "ua": audit.user_agent_or_none(actor.user_agent)},
+    )  # fmt: skip
 
 
 def _ticket_mac(secret_key: str, body: str) -> str:
@@ -288,6 +299,8 @@ async def check_password(
         async with db.transaction(account_id=account_id) as session:
             operator = await operator_of(session)
     if operator is None:
+        async with db.transaction() as session:
+            await _event(session, "ops.sign_in_failed", account_id, actor)
         raise SignInFailed()
     return ticket_for(secret_key, operator.account_id)
 
@@ -329,6 +342,7 @@ async def check_second_factor(
             how = "recovery_code"
             digest = recovery_digest(entered)
             ok = bool(await session.scalar(_RECOVERY_SPEND, {"a": account_id, "hash": digest}))
+        await _event(session, "ops.sign_in" if ok else "ops.sign_in_failed", account_id, actor)
         if ok:
             await audit.record(
                 session, actor=Actor(kind="operator", account_id=account_id, ip=actor.ip,

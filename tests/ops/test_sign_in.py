@@ -180,3 +180,24 @@ async def test_a_secret_sealed_under_another_key_signs_nobody_in(
     _answer, ticket = await password_step(client, login.email, login.password)
     assert ticket is not None
     assert (await code_step(client, ticket, login.totp.now())).status_code == 401
+
+
+@pytest.mark.policy("2.6")
+async def test_sign_ins_and_failed_attempts_are_security_events(
+    client: httpx.AsyncClient, owner_session: AsyncSession, support: OperatorLogin
+) -> None:
+    _answer, ticket = await password_step(client, support.email, "a-wrong-password")
+    assert ticket is None
+    _answer, ticket = await password_step(client, support.email, support.password)
+    assert ticket is not None
+    wrong = f"{(int(support.totp.now()) + 1) % 1_000_000:06d}"
+    assert (await code_step(client, ticket, wrong)).status_code == 401
+    assert (await code_step(client, ticket, support.totp.now())).status_code == 303
+    events = (
+        await owner_session.execute(
+            text("SELECT event FROM security_events WHERE account_id = :a ORDER BY id"),
+            {"a": support.account_id},
+        )
+    ).scalars().all()  # fmt: skip
+    await owner_session.commit()
+    assert events == ["ops.sign_in_failed", "ops.sign_in_failed", "ops.sign_in"]

@@ -15,6 +15,8 @@
   ``data_requests.operator`` and ``lawful_disclosures.*`` open them to operators
   (``pz_is_operator``); an operator's read of a person goes through ``pz_ops_person``, which
   returns no hash, code or token; the daily reminder is ``pz_ops_requests_due`` (worker).
+- ``pz_security_event`` also records the console's sign-ins and failed ones (``ops.sign_in``,
+  ``ops.sign_in_failed``); going down restores the version without them.
 
 Functions and policies come from app/db/sql; going down drops them with the tables and
 columns, so a database taken back is the one revision 0021 built.
@@ -142,6 +144,33 @@ def upgrade() -> None:
     op.execute("GRANT SELECT, INSERT ON lawful_disclosures TO pozapisi_app")
 
 
+# pz_security_event as 0021 left it (without the console's sign-in events), for the way back;
+# CREATE OR REPLACE keeps the function's privileges
+SECURITY_EVENT_0021 = """
+CREATE OR REPLACE FUNCTION pz_security_event(p_event text, p_account_id bigint, p_ip inet,
+                                             p_user_agent text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF p_event IS NULL OR p_event NOT IN (
+       'dashboard.sign_in', 'dashboard.sign_in_failed', 'dashboard.sign_in_code',
+       'dashboard.sign_up', 'password.reset_requested', 'password.reset', 'password.changed',
+       'email.verified', 'email.change_requested', 'email.changed', 'phone.changed') THEN
+    RAISE EXCEPTION 'pz_security_event: unknown event %', p_event
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF p_account_id IS DISTINCT FROM app_account_id()
+     AND p_event NOT IN ('dashboard.sign_in', 'dashboard.sign_in_failed',
+                         'dashboard.sign_in_code', 'password.reset_requested',
+                         'password.reset', 'email.verified', 'email.changed') THEN
+    RAISE EXCEPTION 'pz_security_event: % is recorded by the signed-in account', p_event
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  INSERT INTO security_events (account_id, event, ip, user_agent)
+  VALUES (p_account_id, p_event, p_ip, left(p_user_agent, 400));
+END $$
+"""
+
 FUNCTIONS = (
     "pz_ops_requests_due(date, date, timestamptz)",
     "pz_ops_contact(bigint)",
@@ -168,3 +197,4 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     # after the policies that call it are gone with their tables
     op.execute("DROP FUNCTION IF EXISTS pz_is_operator(text[])")
+    op.execute(SECURITY_EVENT_0021)
