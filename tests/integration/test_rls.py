@@ -43,6 +43,8 @@ PRIVATE = (
     "billing_profiles",
     "invoices",
     "payments",
+    "payment_orders",
+    "billing_profiles",
 )
 # A business's public profile: readable by anyone (shown by slug), written only by its tenant.
 CATALOG = (
@@ -382,6 +384,14 @@ async def _arrange(urls: DatabaseUrls) -> World:
                 business.id,
                 invoice_id,
             )
+            await conn.execute(
+                "INSERT INTO payment_orders (business_id, invoice_id, provider, order_ref, url, "
+                "amount_tiyn, currency, retain_until) VALUES ($1, $2, 'cloudpayments', $3, "
+                "'https://orders.cloudpayments.ru/d/x', 500000, 'KZT', '2036-03-01')",
+                business.id,
+                invoice_id,
+                f"ord-{business.id}",
+            )
     return World(
         urls=urls, a=a, b=b, account_x=account_x, account_y=account_y,
         client_x_a=client_x_a, client_x_b=client_x_b, client_y_a=client_y_a,
@@ -604,6 +614,8 @@ INSERTABLE = (
     "bookings",
     "messages",
     "notifications",
+    "payments",
+    "payment_orders",
     "billing_profiles",
 )
 
@@ -672,6 +684,21 @@ def insert_statements(world: World) -> dict[str, tuple[str, list[Any]]]:
             "INSERT INTO notifications (business_id, account_id, event, idempotency_key) "
             "VALUES ($1, $2, 'booking.created', 'intruder-key')",
             [world.account_x],
+        ),
+        # what the payment provider reported, and the page it made, for one of A's invoices
+        # (the row-level check comes before the invoice id's NOT NULL: B's subquery sees none)
+        "payments": (
+            "INSERT INTO payments (business_id, invoice_id, amount_tiyn, provider, provider_ref, "
+            "paid_at, retain_until) VALUES ($1, (SELECT min(id) FROM invoices WHERE "
+            "business_id = $1), 500000, 'cloudpayments', 'intruder-txn', now(), '2099-01-01')",
+            [],
+        ),
+        "payment_orders": (
+            "INSERT INTO payment_orders (business_id, invoice_id, provider, order_ref, url, "
+            "amount_tiyn, currency, retain_until) VALUES ($1, (SELECT min(id) FROM invoices "
+            "WHERE business_id = $1), 'cloudpayments', 'intruder-order', 'https://x', 1, "
+            "'KZT', '2099-01-01')",
+            [],
         ),
         # the business's billing details (one row a business: the owner's first save makes it)
         "billing_profiles": (
