@@ -147,10 +147,19 @@ _UPSERT = (
     "features = EXCLUDED.features, sort_order = EXCLUDED.sort_order, "
     "trial_days = EXCLUDED.trial_days"
 )
-# businesses created before billing existed start their trial on the first upgrade with plans
+# businesses created before billing existed start their trial on the first upgrade with plans,
+# each entered on its own audit chain (the owner may append to any); two statements, as the
+# second must see the rows the first inserts
 _TRIALS = (
-    "SELECT count(pz_start_trial(b.id)) FROM businesses b "
-    "WHERE NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.business_id = b.id)"
+    "SELECT array_agg(t.id) FROM (SELECT pz_start_trial(b.id) AS id FROM businesses b "
+    "WHERE NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.business_id = b.id)) t "
+    "WHERE t.id IS NOT NULL"
+)
+_TRIALS_AUDITED = (
+    "SELECT count(audit_append(s.business_id, NULL, 'system', 'billing.trial_started', "
+    "'subscription', s.id, NULL, jsonb_build_object('plan', p.code, 'ends_on', "
+    "s.current_period_end), NULL, NULL, NULL)) "
+    "FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id = ANY($1::bigint[])"
 )
 
 
@@ -176,7 +185,9 @@ async def sync_plans(owner_url: str) -> int:
                     spec.sort_order,
                     spec.trial_days,
                 )
-            await conn.execute(_TRIALS)
+            started = await conn.fetchval(_TRIALS)
+            if started:
+                await conn.fetchval(_TRIALS_AUDITED, started)
     finally:
         await conn.close()
     return len(billing.plans)

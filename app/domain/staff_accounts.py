@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.session import Database, set_context
-from app.domain import audit, otp, passwords, profile
+from app.domain import audit, otp, passwords, profile, subscriptions
 from app.domain.accounts import live_account
 from app.domain.audit import Actor, inet_or_none, user_agent_or_none
 from app.domain.errors import DomainError, NotFound, ValidationFailed
@@ -269,6 +269,7 @@ async def sign_up(
                 business_id=row.business_id,
                 after={"name": name, "slug": row.slug},
             )
+            await subscriptions.record_trial(session, row.business_id, actor=audit.SYSTEM)
             await _event(session, "dashboard.sign_up", row.account_id, actor)
             await _send_link(session, "verify_email", address, verify_link, now=now)
     except IntegrityError:
@@ -294,6 +295,7 @@ async def create_business(
             entity_id=row.business_id, business_id=row.business_id,
             after={"name": name, "slug": row.slug},
         )  # fmt: skip
+        await subscriptions.record_trial(session, row.business_id, actor=audit.SYSTEM)
         return SignedUp(account_id, row.business_id, row.slug)
 
 

@@ -246,6 +246,20 @@ async def overview(db: Database, member: Member) -> BillingOverview:
         )
 
 
+async def record_trial(session: AsyncSession, business_id: int, *, actor: Actor) -> None:
+    """Audit the trial a business just created has started (pz_start_trial made it in the
+    same transaction); the caller acts for that business."""
+    sub = await session.scalar(select(Subscription).where(Subscription.business_id == business_id))
+    if sub is None or sub.status != "trial":
+        return
+    plan = plans.info(await session.get_one(Plan, sub.plan_id))
+    ends = sub.current_period_end.isoformat() if sub.current_period_end else None
+    await audit.record(
+        session, actor=actor, action="billing.trial_started", entity="subscription",
+        entity_id=sub.id, business_id=business_id, after={"plan": plan.code, "ends_on": ends},
+    )  # fmt: skip
+
+
 # --- changing the plan --------------------------------------------------------------------------
 
 

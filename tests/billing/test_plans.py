@@ -15,8 +15,10 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.plans import PlansFileError, parse_plans, read_plans
+from app.db.bootstrap import DatabaseUrls
+from app.db.plans import PlansFileError, parse_plans, read_plans, sync_plans
 from app.domain.subscriptions import BusinessReadOnly
+from tests.factories import new_business
 
 REPO = Path(__file__).resolve().parents[2]
 PLANS_FILE = REPO / "policy" / "plans.yml"
@@ -97,3 +99,32 @@ def test_read_only_is_explained_with_the_way_to_pay() -> None:
     refusal = BusinessReadOnly()
     assert refusal.status == 403 and refusal.offers_upgrade
     assert "nothing has been deleted" in refusal.message
+
+
+async def test_an_upgrade_starts_the_trial_of_a_business_from_before_billing(
+    owner_session: AsyncSession, database: DatabaseUrls
+) -> None:
+    business = await new_business(owner_session)
+    # as a business made before migration 0024: no subscription yet
+    await owner_session.execute(
+        text("DELETE FROM subscriptions WHERE business_id = :b"), {"b": business.id}
+    )
+    await owner_session.commit()
+    assert await sync_plans(database.owner) == 3
+    await owner_session.commit()
+    status = await owner_session.scalar(
+        text("SELECT status FROM subscriptions WHERE business_id = :b"), {"b": business.id}
+    )
+    assert status == "trial"
+    logged = await owner_session.scalar(text(
+        "SELECT count(*) FROM audit_log WHERE business_id = :b "
+        "AND action = 'billing.trial_started'"), {"b": business.id})  # fmt: skip
+    assert logged == 1
+    assert await sync_plans(database.owner) == 3  # again: nothing more
+    await owner_session.commit()
+    assert (
+        await owner_session.scalar(
+            text("SELECT count(*) FROM audit_log WHERE business_id = :b"), {"b": business.id}
+        )
+        == 1
+    )

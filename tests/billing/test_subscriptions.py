@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import text
@@ -18,10 +19,10 @@ from app.db.bootstrap import DatabaseUrls
 from app.db.plans import terms
 from app.db.session import Database, make_engine
 from app.db.urls import to_sqlalchemy
-from app.domain import audit, plans, subscriptions
+from app.domain import audit, plans, staff_accounts, subscriptions
 from app.domain.members import Member
 from app.domain.subscriptions import add_months, prorate
-from app.models import Invoice
+from app.models import Account, Invoice
 from tests.conftest import ServerHandle
 from tests.factories import BusinessFixture, new_business
 
@@ -168,15 +169,23 @@ def test_months_end_on_the_last_day_when_the_day_is_missing() -> None:
 
 
 async def test_a_new_business_starts_a_pro_trial_and_it_is_audited(
-    owner_session: AsyncSession,
+    db: Database, owner_session: AsyncSession
 ) -> None:
-    business = await new_business(owner_session)
-    sub = await subscription(owner_session, business.id)
+    account = Account(name="Founder", email=f"founder-{uuid4().hex[:8]}@example.com")
+    owner_session.add(account)
+    await owner_session.commit()
+    made = await staff_accounts.create_business(
+        db, account.id, business_name="Trial Salon", actor=audit.SYSTEM
+    )
+    sub = await subscription(owner_session, made.business_id)
     trial = terms()
     assert (sub["plan"], sub["status"]) == (trial.trial_plan, "trial")
     assert sub["current_period_end"] - sub["current_period_start"] == timedelta(trial.trial_days)
     assert sub["period_price_tiyn"] == 0
-    assert await actions(owner_session, business.id) == ["billing.trial_started"]
+    assert await actions(owner_session, made.business_id) == ["billing.trial_started"]
+    # a business made any other way (here: the tests' factory) has its trial too
+    other = await new_business(owner_session)
+    assert (await subscription(owner_session, other.id))["status"] == "trial"
 
 
 async def test_an_upgrade_is_invoiced_with_its_credit_and_takes_effect_when_paid(
@@ -214,7 +223,7 @@ async def test_an_upgrade_is_invoiced_with_its_credit_and_takes_effect_when_paid
         2027, 1, 11
     )
     assert await actions(owner_session, business.id) == [
-        "billing.trial_started", "billing.change_ordered", "billing.plan_changed"]  # fmt: skip
+        "billing.change_ordered", "billing.plan_changed"]  # fmt: skip
 
 
 async def test_a_downgrade_applies_at_once_and_keeps_the_credit(
