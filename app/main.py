@@ -25,7 +25,18 @@ from app.db.session import Database, Pools
 from app.domain.audit import action_label
 from app.domain.bookings import STATUS_LABELS
 from app.domain.members import ROLE_LABELS
-from app.routes import api, auth, consent, health, me, miniapp, pages, signin, telegram_webhook
+from app.routes import (
+    api,
+    auth,
+    consent,
+    health,
+    me,
+    miniapp,
+    pages,
+    payments,
+    signin,
+    telegram_webhook,
+)
 from app.routes import dashboard as dashboard_routes
 from app.routes import ops as ops_routes
 from app.routes.api_docs import ApiDocsPage
@@ -115,6 +126,7 @@ def create_app(
             # the operator console: every page under /ops (its own session and second factor)
             ops_routes.ROUTER,
             telegram_webhook.telegram_webhook,
+            *payments.ROUTES,  # the payment provider's notifications; its development page
             ical_feed,  # a master's calendar feed: /ical/{token}.ics
             create_static_files_router(
                 path="/static", directories=[APP_DIR / "static"], name="static"

@@ -65,6 +65,14 @@ ACTIONS: dict[str, str] = {
     "business.settings": N_("Booking settings changed"),
     "business.profile": N_("Business profile changed"),
     "business.public_holidays_set": N_("Public holidays setting changed"),
+    # invoices and payments (app.domain.invoices, app.domain.payments; policy 4.3, 7.3)
+    "invoice.issued": N_("Invoice issued"),
+    "invoice.credit_note": N_("Credit note issued"),
+    "payment.started": N_("Payment started"),
+    "payment.completed": N_("Payment received"),
+    "payment.declined": N_("Payment declined"),
+    "payment.refunded": N_("Payment refunded"),
+    "payment.flagged": N_("Payment held for review"),
     # the team
     "team.invitation.created": N_("Invitation sent"),
     "team.invitation.resent": N_("Invitation sent again"),

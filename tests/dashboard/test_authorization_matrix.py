@@ -129,6 +129,7 @@ ID_OF = {
     "time_off_id": "time_off",
     "holiday_id": "holiday",
     "feed_id": "calendar_feed",
+    "invoice_id": "invoice",
 }
 
 
@@ -221,6 +222,15 @@ async def arrange_a(owner_session: AsyncSession) -> World:
             "INSERT INTO calendar_feeds (business_id, staff_id, token_hash, include_phone) "
             "VALUES (:b, :s, :h, true) RETURNING id",
             b=a.id, s=staff_id, h=hashlib.sha256(feed_token.encode()).hexdigest(),
+        ),
+        "invoice": await returning_id(
+            owner_session,
+            "INSERT INTO invoices (business_id, number, amount_tiyn, subtotal_tiyn, issued_on, "
+            "due_on, status, retain_until, lines) VALUES (:b, :n, 499000, 499000, current_date, "
+            "current_date + 10, 'open', current_date + 1827, CAST(:lines AS jsonb)) RETURNING id",
+            b=a.id, n=f"M-{mark}",
+            lines='[{"description": {"ru": "Pro", "kk": "Pro", "en": "Pro"}, "quantity": 1, '
+                  '"unit_price_tiyn": 499000, "amount_tiyn": 499000}]',
         ),
         "revoked_feed": await returning_id(
             owner_session,

@@ -19,6 +19,7 @@ from app.routes.dashboard import (
     clients,
     home,
     inbox,
+    invoices,
     lists,
     schedules,
     settings,
@@ -45,5 +46,6 @@ ROUTER = Router(
         *lists.ROUTES,
         *analytics.ROUTES,
         *billing.ROUTES,
+        *invoices.ROUTES,
     ],
 )
