@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from workers.billing import BILLING_EVENTS, billing_fields
 from workers.context import (
     BookingInfo,
     BusinessInfo,
@@ -52,6 +53,10 @@ def context_for(event: str, locale: str) -> dict[str, Any]:
         due = [{"id": 12, "kind": "access", "due_on": "2027-03-17", "overdue": False},
                {"id": 9, "kind": "delete", "due_on": "2027-03-12", "overdue": True}]  # fmt: skip
         return {**fields, "requests": due, "today": "2027-03-15"}
+    if event in BILLING_EVENTS:  # as app.domain.subscriptions queues them for the owner
+        payload = {"plan": {"ru": "Pro", "kk": "Pro", "en": "Pro"}, "amount_tiyn": 499000,
+                   "grace_until": "2027-04-08", "invoice_number": "2027-000042"}  # fmt: skip
+        return {**fields, **billing_fields(payload, locale)}
     fields.update(booking_fields(BOOKING, BUSINESS, locale, "—"))
     fields.update(excerpt="Здравствуйте! Можно перенести?")
     return fields
