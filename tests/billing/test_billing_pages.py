@@ -208,6 +208,13 @@ async def test_read_only_refuses_the_business_changes_and_keeps_reading_paying_a
     saved = await client.post("/dashboard/billing/details", data=form(
         csrf, legal_name="Read Only LLP"), follow_redirects=False)  # fmt: skip
     assert saved.status_code == 303
+    chosen = await client.post("/dashboard/billing/plan", data=form(
+        csrf, plan="pro", period="month"), follow_redirects=False)  # fmt: skip
+    assert chosen.status_code == 303
+    invoice_page = chosen.headers["location"]
+    assert invoice_page.startswith("/dashboard/billing/invoices/")
+    paying = await client.post(f"{invoice_page}/pay", data=form(csrf), follow_redirects=False)
+    assert paying.status_code == 303, paying.text  # on its way to the payment page
     # the client still sees and cancels their booking
     mine = await client.get(f"/api/v1/me/bookings/{booking_id}", headers=user.headers())
     assert mine.status_code == 200
