@@ -213,7 +213,14 @@ async def main(which: list[str], profile: bool) -> None:
                     response = await client.request("POST", "/insert")
                     assert response[0] == 201, response
 
+                bare_day = f"/calendar?business={desk.business_id}&day={desk.day}"
+
+                async def get_bare_calendar(_index: int) -> None:
+                    response = await client.request("GET", bare_day)
+                    assert response[0] == 200, response
+
                 await _measure("bare page", get_bare, profile)
+                await _measure("bare calendar-shaped page", get_bare_calendar, profile)
                 await _measure("bare insert", post_bare, profile)
     finally:
         await db.close()
