@@ -82,7 +82,7 @@ async def test_an_owner_answers_and_moves_a_booking_from_its_panel_on_a_phone(
 
     await page.fill("#f-start", local_start(business, 4, time(11)).strftime("%Y-%m-%dT%H:%M"))
     await page.get_by_role("button", name="Перенести запись").click()
-    await expect(page.locator(".booking-history")).to_contain_text("Перенесено на другое время")
+    await expect(page.locator(".booking-history")).to_contain_text("перенесена на другое время")
     await owner_session.commit()
     assert (
         await owner_session.scalar(
