@@ -145,6 +145,7 @@ async def paying(database: DatabaseUrls, provider: CloudPaymentsStub) -> AsyncIt
         yield client, settings
 
 
+@pytest.mark.policy("5.3")
 async def test_an_invoice_paid_on_the_providers_hosted_page(
     db: Database, owner_session: AsyncSession, paying: Any, provider: CloudPaymentsStub
 ) -> None:

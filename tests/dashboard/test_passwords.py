@@ -29,6 +29,7 @@ COOKIE = "__Host-pz_dash"
 # --- the rules -----------------------------------------------------------------------------------
 
 
+@pytest.mark.policy("10.2")
 def test_hash_uses_bcrypt_cost_12_read_back_from_the_hash() -> None:
     stored = passwords.hash_password(GOOD)
     assert stored.startswith("$2b$")
@@ -39,6 +40,7 @@ def test_hash_uses_bcrypt_cost_12_read_back_from_the_hash() -> None:
     assert not passwords.verify_password(GOOD, "not a bcrypt hash")
 
 
+@pytest.mark.policy("10.2")
 def test_73_bytes_of_cyrillic_are_refused_with_their_message_and_72_accepted() -> None:
     too_long = "ж" * 37  # 74 bytes of UTF-8
     assert len(too_long.encode()) == 74

@@ -36,6 +36,7 @@ def code_in(text: str) -> str:
     return code
 
 
+@pytest.mark.policy("5.2")
 async def test_telegram_first_when_the_bot_may_write(
     relay: Relay, wowner: AsyncEngine, owner: AsyncSession, stub: ProviderStub
 ) -> None:
@@ -53,6 +54,7 @@ async def test_telegram_first_when_the_bot_may_write(
     assert "code" not in row["payload"]  # a sent code does not linger in the outbox
 
 
+@pytest.mark.policy("5.2")
 async def test_sms_when_telegram_is_not_allowed_then_email(
     relay: Relay,
     wowner: AsyncEngine,
