@@ -13,8 +13,11 @@ The life of a subscription
   days of the period already paid for are credited against the new one (:func:`prorate`):
   ``credit = what the old period cost × unused days ÷ the old period's days``, rounded down to
   a tiyn. When the new period costs more than the credit, an invoice for the difference is
-  issued and the change takes effect when it is paid; otherwise it takes effect at once and
-  what is left of the credit stays on the subscription for the next invoice.
+  issued and the change takes effect when it is paid (from the day it was ordered while the
+  period it was prorated against still runs, else from the day it is paid); otherwise it takes
+  effect at once and what is left of the credit stays on the subscription for the next
+  invoice. An order still unpaid when the trial ends stays payable; one unpaid when a paid
+  period ends is what the business owes, and the grace period runs on it.
 * The daily job (:func:`run_daily`, ``workers/billing.py``) issues the renewal invoice when a
   paid period ends; unpaid, the subscription is ``past_due`` with ``grace_days`` (7) of grace
   and reminders to the owner by e-mail and Telegram; past the grace the business becomes
@@ -443,7 +446,13 @@ async def on_invoice_paid(session: AsyncSession, invoice: Invoice) -> None:
     if sub.pending_plan_id is not None:
         plan = plans.info(await session.get_one(Plan, sub.pending_plan_id))
         period = sub.pending_billing_period or "month"
-        start = sub.pending_period_start or today()
+        # from the day it was ordered while the paid period it was prorated against still
+        # runs; otherwise (a trial, the free plan, a period over) from the day it is paid
+        paid_period_runs = (sub.status == "active" and sub.current_period_end is not None
+                            and today() < sub.current_period_end)  # fmt: skip
+        start = (
+            sub.pending_period_start if paid_period_runs and sub.pending_period_start else today()
+        )
         action = "billing.plan_changed"
     else:
         plan, period = old, sub.billing_period
@@ -535,7 +544,6 @@ class DailyResult:
     renewals_invoiced: int = 0
     reminders: int = 0
     read_only: int = 0
-    abandoned_changes: int = 0
     failed: int = 0
 
 
@@ -585,18 +593,38 @@ async def _daily_one(
         and sub.current_period_end
         and sub.current_period_end <= on
     ):
-        if sub.open_invoice_id is not None:  # an ordered change never paid: it lapses
-            await _void_open(session, sub, audit.SYSTEM)
-            result.abandoned_changes += 1
+        # a change ordered and not paid yet stays ordered: paying its invoice still applies it
+        ordered = (sub.open_invoice_id, sub.pending_plan_id, sub.pending_billing_period,
+                   sub.pending_period_start)  # fmt: skip
         if sub.status == "trial" or plan.is_free:
             free = (await plans.all_plans(session))[0]
             await _apply(session, sub, free, "month", on, None, credit_left=sub.credit_tiyn)
+            (sub.open_invoice_id, sub.pending_plan_id, sub.pending_billing_period,
+             sub.pending_period_start) = ordered  # fmt: skip
+            await session.flush()
             await audit.record(
                 session, actor=audit.SYSTEM, action="billing.trial_ended", entity="subscription",
                 entity_id=sub.id, business_id=business_id, before=before,
                 after=_state(sub, free.code),
             )  # fmt: skip
             result.trials_ended += 1
+            return
+        if sub.open_invoice_id is not None:  # the ordered change's invoice is what is owed now
+            sub.status = "past_due"
+            sub.grace_until = sub.current_period_end + timedelta(days=grace_days)
+            sub.reminded_on = on
+            sub.updated_at = now
+            await session.flush()
+            await audit.record(
+                session, actor=audit.SYSTEM, action="billing.grace_started", entity="subscription",
+                entity_id=sub.id, business_id=business_id, before=before,
+                after={**_state(sub, plan.code), "grace_until": sub.grace_until.isoformat(),
+                       "invoice_id": sub.open_invoice_id},
+            )  # fmt: skip
+            result.reminders += await _tell_owner(session, business_id, "billing.grace", {
+                "grace_until": sub.grace_until.isoformat(), "plan": plan.name,
+                "invoice_number": "",
+            }, now)  # fmt: skip
             return
         start = sub.current_period_end
         end = period_end(start, sub.billing_period)
@@ -656,9 +684,10 @@ async def _daily_one(
         return
     sub.reminded_on = on
     await session.flush()
+    # the invoice itself is the invoices part's (the worker does not read it): the reminder
+    # names the plan and the day; the first one named the invoice and its amount
     result.reminders += await _tell_owner(session, business_id, "billing.grace", {
-        "grace_until": sub.grace_until.isoformat(), "plan": plan.name,
-        "amount_tiyn": sub.period_price_tiyn, "invoice_number": "",
+        "grace_until": sub.grace_until.isoformat(), "plan": plan.name, "invoice_number": "",
     }, now)  # fmt: skip
 
 
