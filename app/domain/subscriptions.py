@@ -360,6 +360,9 @@ async def change_plan(
         sub = await _subscription(s, business_id, lock=True)
         old = plans.info(await s.get_one(Plan, sub.plan_id))
         same = old.code == new.code and (new.is_free or sub.billing_period == period)
+        renewal_owed = sub.open_invoice_id is not None and sub.pending_plan_id is None
+        if same and sub.status == "past_due" and renewal_owed:
+            return PlanChange(applied=False, invoice_id=sub.open_invoice_id)  # pay the renewal
         if same and sub.status in ("active", "past_due") and sub.pending_plan_id is None:
             return PlanChange(applied=True)
         if (sub.pending_plan_id == new.id and sub.pending_billing_period == period

@@ -385,3 +385,49 @@ def test_the_billing_job_runs_daily_before_the_working_day(settings: Settings) -
 
     crons = {job.function.__name__: job.cron for job in cron_jobs(settings)}
     assert crons["billing_daily"] == "10 1 * * *"  # 06:10 in Kazakhstan (UTC+5)
+
+
+async def test_an_order_unpaid_when_the_period_ends_is_what_the_grace_runs_on(
+    jobs_app_db: Database, jobs_owner: AsyncSession, worker_engine: AsyncEngine
+) -> None:
+    business = await new_business(jobs_owner)
+    await put_on(jobs_owner, business.id, "pro", "month", date(2032, 3, 1), date(2032, 4, 1),
+                 PRO_MONTH)  # fmt: skip
+    ordered = await subscriptions.change_plan(
+        jobs_app_db, owner_of(business), {"plan": "business", "period": "month"},
+        actor=audit.SYSTEM, on=date(2032, 3, 20),
+    )  # fmt: skip
+    await subscriptions.run_daily(worker_engine, datetime(2032, 4, 1, 1, 10, tzinfo=UTC))
+    sub = await subscription(jobs_owner, business.id)
+    assert (sub["plan"], sub["status"]) == ("pro", "past_due")
+    assert sub["open_invoice_id"] == ordered.invoice_id  # no second invoice for the same days
+    assert sub["grace_until"] == date(2032, 4, 8)
+    # asking for the ordered plan again leads to the invoice already owed
+    again = await subscriptions.change_plan(
+        jobs_app_db, owner_of(business), {"plan": "business", "period": "month"},
+        actor=audit.SYSTEM,
+    )  # fmt: skip
+    assert again.invoice_id == ordered.invoice_id and not again.applied
+    async with jobs_app_db.transaction(business_id=business.id) as session:
+        await subscriptions.on_invoice_paid(
+            session, await session.get_one(Invoice, ordered.invoice_id)
+        )
+    sub = await subscription(jobs_owner, business.id)
+    assert (sub["plan"], sub["status"], sub["grace_until"]) == ("business", "active", None)
+
+
+async def test_a_renewal_owed_is_what_choosing_the_same_plan_leads_to(
+    jobs_app_db: Database, jobs_owner: AsyncSession, worker_engine: AsyncEngine
+) -> None:
+    business = await new_business(jobs_owner)
+    await put_on(jobs_owner, business.id, "pro", "year", date(2033, 5, 1), date(2034, 5, 1),
+                 PRO_MONTH * 10)  # fmt: skip
+    await subscriptions.run_daily(worker_engine, datetime(2034, 5, 1, 1, 10, tzinfo=UTC))
+    sub = await subscription(jobs_owner, business.id)
+    assert sub["status"] == "past_due" and sub["open_invoice_id"] is not None
+    again = await subscriptions.change_plan(
+        jobs_app_db, owner_of(business), {"plan": "pro", "period": "year"}, actor=audit.SYSTEM
+    )
+    assert (again.applied, again.invoice_id) == (False, sub["open_invoice_id"])
+    renewal = await jobs_owner.get_one(Invoice, sub["open_invoice_id"])
+    assert renewal.amount_tiyn == 4_990_000  # a year of Pro: ten months
