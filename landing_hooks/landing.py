@@ -227,7 +227,7 @@ def load_plans(path: Path) -> dict[str, Any]:
     if not isinstance(yearly, int) or not isinstance(data.get("plans"), list):
         raise LandingError(f"{path.name}: needs yearly_months and a list of plans")
     words = data.get("words") or {}
-    for key in ("per_month", "per_year"):
+    for key in ("per_month", "per_year", "trial"):
         _per_language(words.get(key), f"{path.name}: words.{key}")
     for plan in data["plans"]:
         where = f"{path.name}: plan {plan.get('code')!r}"
@@ -268,7 +268,13 @@ def plans_markdown(plans: dict[str, Any], lang: str) -> str:
             f'<div class="plan{featured}" markdown>\n\n### {plan["name"][lang]}\n\n{price}\n\n'
             f"{plan['tagline'][lang]}\n\n{points}\n\n</div>"
         )
-    return '<div class="plans" markdown>\n' + "\n".join(cards) + "\n</div>"
+    trial = plans.get("trial") or {}
+    named = next((p for p in plans["plans"] if p["code"] == trial.get("plan")), None)
+    note = ""
+    if named and trial.get("days"):
+        words_of_trial = words["trial"][lang].format(days=trial["days"], plan=named["name"][lang])
+        note = f'\n\n<p class="note">{words_of_trial}</p>'
+    return '<div class="plans" markdown>\n' + "\n".join(cards) + "\n</div>" + note
 
 
 # --- placeholders ---------------------------------------------------------------------------

@@ -84,7 +84,7 @@ async def test_the_landing_shows_the_prices_the_app_charges(
     site: Path, owner_session: AsyncSession, lang: str
 ) -> None:
     rows = {r.code: r for r in (await owner_session.execute(text(
-        "SELECT code, name, price_tiyn, price_year_tiyn FROM plans"))).all()}  # fmt: skip
+        "SELECT code, name, price_tiyn, price_year_tiyn, trial_days FROM plans"))).all()}  # fmt: skip
     page = (site / lang / "index.html").read_text(encoding="utf-8")
     cards = {name.strip(): body for name, body in CARD.findall(page)}
     assert len(cards) == len(rows), cards.keys()
@@ -93,6 +93,9 @@ async def test_the_landing_shows_the_prices_the_app_charges(
         amounts = [tiyn_of(found) for found in AMOUNT.findall(body)]
         expected = [row.price_tiyn] + ([row.price_year_tiyn] if row.price_tiyn else [])
         assert amounts == expected, (lang, row.code, amounts)
+    trial = next(row for row in rows.values() if row.trial_days)  # the trial a business gets
+    notes = re.findall(r'<p class="note">([^<]*)</p>', page)
+    assert any(str(trial.trial_days) in n and trial.name[lang] in n for n in notes), notes
 
 
 def test_read_only_is_explained_with_the_way_to_pay() -> None:
