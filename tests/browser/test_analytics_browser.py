@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from tests.factories import new_business
 PREVIOUS_MONTH = "Өткен ай"
 
 
+@pytest.mark.policy("3.3")  # no third-party analytics: nothing leaves the origin
 async def test_an_owner_reads_analytics_and_switches_period_by_keyboard(
     phone_page: tuple[Any, PageWatch],
     live_server: str,
