@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | c
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint fmt bench landing lock catalogs messages browser clean
+.PHONY: install run test lint fmt bench landing lock catalogs messages browser conformance clean
 
 $(STAMP): requirements/dev.lock requirements/tools.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ fmt: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# docs/policy-conformance.md: every policy clause with the tests marked for it (collected, not
+# run: no database needed) or its deployment check; tests/privacy/test_conformance.py compares.
+conformance: install
+	$(BIN)/python tools/conformance.py
 
 # Regenerate the hashed locks (records no index host).
 lock:

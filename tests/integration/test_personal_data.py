@@ -2,7 +2,7 @@
 
 ``INVENTORY`` classifies every column of every table. A column added to the schema fails the
 test until it is classified here — and if it is personal, until the policy covers it (section 2
-of POLICY-CLAUSES.md; the comment after each personal column names the clause).
+of policy/POLICY-CLAUSES.md; the comment after each personal column names the clause).
 
 What "personal" means here: the value, in its row, tells something about a natural person — who
 they are (name, contacts, identifiers issued by others such as a Telegram id), what they did,
