@@ -134,6 +134,7 @@ async def test_email_is_multipart_and_reaches_a_real_smtp_server(
         await channel.send("not an address", MESSAGE)
 
 
+@pytest.mark.policy("10.1")
 def test_starttls_is_required_except_on_loopback() -> None:
     tls = outbound_tls_context("1.3")
     remote = EmailChannel("smtp://u:p@mail.example.kz", mail_from="a@b.kz", timeout=5, tls=tls)
@@ -144,6 +145,7 @@ def test_starttls_is_required_except_on_loopback() -> None:
     assert (implicit._implicit_tls, implicit._port) == (True, 465)
 
 
+@pytest.mark.policy("10.1")
 def test_outbound_tls_verifies_and_requires_tls_1_3_by_default() -> None:
     context = outbound_tls_context(make_settings().outbound_tls_min)
     assert context.minimum_version == ssl.TLSVersion.TLSv1_3
@@ -151,6 +153,7 @@ def test_outbound_tls_verifies_and_requires_tls_1_3_by_default() -> None:
     assert outbound_tls_context("1.2").minimum_version == ssl.TLSVersion.TLSv1_2
 
 
+@pytest.mark.policy("10.1")
 def test_production_refuses_plain_http_to_a_remote_provider() -> None:
     require_encrypted("SMS_API_URL", "http://127.0.0.1:9000", production=True)  # loopback: fine
     require_encrypted("SMS_API_URL", "http://sms.example.kz", production=False)
