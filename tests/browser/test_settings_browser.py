@@ -74,7 +74,7 @@ async def test_an_owner_switches_to_manual_confirmation_and_confirms_on_a_phone(
     booking, _ = await create_booking_in(
         owner_session, row_business,
         BookingRequest(service_id=business.service_id, staff_id=business.staff_ids[0],
-                       start=local_start(business, 3, time(10)), source="walk_in",
+                       start=local_start(business, 3, time(10)), source="mini_app",
                        client_name="Айгерим", client_phone="+77011234567"),
         account=None, actor=Actor(kind="staff", account_id=business.owner_account_id),
     )  # fmt: skip
