@@ -78,6 +78,13 @@ class Booking(Base):
             "pending_expires_at",
             postgresql_where="status = 'pending'",
         ),
+        # the dashboard's badge of bookings waiting for confirmation (app.domain.live)
+        Index(
+            "ix_bookings_business_pending",
+            "business_id",
+            "staff_id",
+            postgresql_where="status = 'pending'",
+        ),
     )
 
     id: Mapped[int] = id_column()
@@ -117,6 +124,12 @@ class Message(Base):
         ForeignKeyConstraint(["business_id", "client_id"], ["clients.business_id", "clients.id"]),
         CheckConstraint("sender IN ('client', 'business')", name="sender"),
         CheckConstraint("length(body) BETWEEN 1 AND 2000", name="body"),
+        # the dashboard's badge of unread client messages (app.domain.live)
+        Index(
+            "ix_messages_business_unread",
+            "business_id",
+            postgresql_where="sender = 'client' AND read_at IS NULL",
+        ),
     )
 
     id: Mapped[int] = id_column()

@@ -22,6 +22,13 @@ class Client(Base):
             unique=True,
             postgresql_where="account_id IS NOT NULL",
         ),
+        # a walk-in or phone booking joins the card with its number (pz_booking_insert)
+        Index(
+            "ix_clients_business_phone",
+            "business_id",
+            "phone",
+            postgresql_where="phone IS NOT NULL",
+        ),
     )
 
     id: Mapped[int] = id_column()
