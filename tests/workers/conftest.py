@@ -227,11 +227,11 @@ async def poll(predicate: Any, *, timeout_s: float = 60.0, interval: float = 0.0
 class WorkerProcess:
     """``pozapisi worker`` as a real subprocess, on the workers' test database."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 8) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "8"],
+            [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(concurrency)],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -270,8 +270,9 @@ def spawn_worker(
         **worker_env(stub, smtp[1], tmp_path / "data"),
     }
 
-    def spawn() -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
+    def spawn(concurrency: int = 8, **extra_env: str) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        worker = WorkerProcess({**env, **extra_env}, log_path, concurrency)
         started.append(worker)
         return worker
 
@@ -281,6 +282,17 @@ def spawn_worker(
             worker.proc.terminate()  # all at once: each may take its grace period
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """An empty private ``redis-server`` for one test (skipped when none is installed)."""
+    from tests.support.redis_server import SKIP_REASON, private_redis, redis_server_executable
+
+    if redis_server_executable() is None:
+        pytest.skip(SKIP_REASON)
+    with private_redis() as url:
+        yield url
 
 
 @pytest.fixture
