@@ -16,7 +16,7 @@ DECLARE
   v_contacts text[];
   v_cards bigint[];
   v_row record;
-  v_cancelled integer := 0;
+  v_cancelled integer;
   v_anonymized integer := 0;
   v_messages integer := 0;
   v_count integer;
@@ -50,45 +50,7 @@ BEGIN
           OR (a.entity = 'client' AND a.entity_id = ANY (v_cards)));
 
   -- future visits are cancelled; each business sees it on its chain and is told
-  FOR v_row IN
-    WITH target AS (
-      SELECT b.id, b.status AS old_status FROM bookings b
-       WHERE b.account_id = p_account_id AND b.status = ANY (pz_live_statuses())
-         AND b.starts_at > p_now
-       FOR UPDATE
-    )
-    UPDATE bookings b
-       SET status = 'cancelled', cancelled_by = 'client', cancel_reason = 'account deleted',
-           pending_expires_at = NULL, updated_at = p_now
-      FROM target t WHERE b.id = t.id
-    RETURNING b.id, b.business_id, b.staff_id, b.service_id, b.public_code, b.period,
-              b.price_tiyn, t.old_status
-  LOOP
-    v_cancelled := v_cancelled + 1;
-    UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled'
-     WHERE booking_id = v_row.id AND status = 'pending';
-    PERFORM set_config('app.business_id', v_row.business_id::text, true);
-    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'booking.cancelled',
-      'booking', v_row.id,
-      jsonb_build_object('status', v_row.old_status, 'staff_id', v_row.staff_id,
-        'service_id', v_row.service_id, 'start', lower(v_row.period),
-        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
-      jsonb_build_object('status', 'cancelled', 'staff_id', v_row.staff_id,
-        'service_id', v_row.service_id, 'start', lower(v_row.period),
-        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
-      NULL, NULL, NULL);
-    -- the people told of every booking change (pz_booking_recipients)
-    INSERT INTO notifications (business_id, booking_id, account_id, event, channel, locale,
-                               payload, idempotency_key, scheduled_at)
-    SELECT v_row.business_id, v_row.id, r.account_id, 'staff.booking.cancelled', 'auto',
-           r.locale, jsonb_build_object('code', v_row.public_code, 'by', 'client'),
-           pz_notification_key('staff.booking.cancelled', v_row.id, 'auto', r.account_id, NULL,
-                               p_now),
-           p_now
-      FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r
-     WHERE r.account_id <> p_account_id
-    ON CONFLICT (idempotency_key) DO NOTHING;
-  END LOOP;
+  v_cancelled := pz_cancel_account_bookings(p_account_id, p_now, 'account deleted');
 
   -- every booking of theirs: unlinked, and the free text they wrote is gone
   UPDATE bookings

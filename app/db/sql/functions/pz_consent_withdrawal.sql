@@ -14,8 +14,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   v_prev_business text := current_setting('app.business_id', true);
   v_contacts text[];
-  v_row record;
-  v_cancelled integer := 0;
+  v_cancelled integer;
   v_stopped integer;
 BEGIN
   IF p_account_id IS NULL OR p_account_id IS DISTINCT FROM app_account_id() THEN
@@ -41,46 +40,7 @@ BEGIN
   GET DIAGNOSTICS v_stopped = ROW_COUNT;
 
   -- future visits are cancelled; each business sees it on its chain and is told
-  FOR v_row IN
-    WITH target AS (
-      SELECT b.id, b.status AS old_status FROM bookings b
-       WHERE b.account_id = p_account_id AND b.status = ANY (pz_live_statuses())
-         AND b.starts_at > p_now
-       FOR UPDATE
-    )
-    UPDATE bookings b
-       SET status = 'cancelled', cancelled_by = 'client', cancel_reason = 'consent withdrawn',
-           pending_expires_at = NULL, updated_at = p_now
-      FROM target t WHERE b.id = t.id
-    RETURNING b.id, b.business_id, b.staff_id, b.service_id, b.public_code, b.period,
-              b.price_tiyn, t.old_status
-  LOOP
-    v_cancelled := v_cancelled + 1;
-    UPDATE notifications SET status = 'cancelled', last_error = 'booking cancelled'
-     WHERE booking_id = v_row.id AND status = 'pending';
-    PERFORM set_config('app.business_id', v_row.business_id::text, true);
-    PERFORM audit_append(v_row.business_id, p_account_id, 'client', 'booking.cancelled',
-      'booking', v_row.id,
-      jsonb_build_object('status', v_row.old_status, 'staff_id', v_row.staff_id,
-        'service_id', v_row.service_id, 'start', lower(v_row.period),
-        'end', upper(v_row.period), 'price_tiyn', v_row.price_tiyn),
-      jsonb_build_object('status', 'cancelled', 'reason', 'consent withdrawn',
-        'staff_id', v_row.staff_id, 'service_id', v_row.service_id,
-        'start', lower(v_row.period), 'end', upper(v_row.period),
-        'price_tiyn', v_row.price_tiyn),
-      NULL, NULL, NULL);
-    -- the business's people are told, as of any cancellation (pz_booking_recipients)
-    INSERT INTO notifications (business_id, booking_id, account_id, event, channel, locale,
-                               payload, idempotency_key, scheduled_at)
-    SELECT v_row.business_id, v_row.id, r.account_id, 'staff.booking.cancelled', 'auto',
-           r.locale, jsonb_build_object('code', v_row.public_code, 'by', 'client'),
-           pz_notification_key('staff.booking.cancelled', v_row.id, 'auto', r.account_id, NULL,
-                               p_now),
-           p_now
-      FROM pz_booking_recipients(v_row.business_id, v_row.staff_id) r
-     WHERE r.account_id <> p_account_id
-    ON CONFLICT (idempotency_key) DO NOTHING;
-  END LOOP;
+  v_cancelled := pz_cancel_account_bookings(p_account_id, p_now, 'consent withdrawn');
   PERFORM set_config('app.business_id', coalesce(v_prev_business, ''), true);
 
   RETURN jsonb_build_object('bookings_cancelled', v_cancelled,
