@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -186,6 +187,7 @@ class _Plan:
     __slots__ = (
         "_bounds",
         "_days",
+        "_hours",
         "after",
         "before",
         "duration",
@@ -214,6 +216,8 @@ class _Plan:
         self.earliest = -(-(now_us + query.min_notice_min * 60 * _MICROS) // _MICROS)
         self.latest = -(-(now_us + query.horizon_days * _SECONDS_PER_DAY * _MICROS) // _MICROS) - 1
         self._bounds: dict[tuple[date, time, time], tuple[int, int] | None] = {}
+        # masters who share their hours (most of a salon's) share their working intervals
+        self._hours: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
 
         first, last = query.date_from, query.date_to
         if self.earliest <= self.latest:
@@ -287,8 +291,24 @@ class _Plan:
         return starts
 
     def _working_intervals(self, staff: StaffSchedule) -> list[tuple[int, int]]:
+        """The master's working intervals over the plan's days, as epoch seconds, ascending;
+        computed once per distinct set of hours (the caller only reads the list)."""
         weekly = staff.weekly_hours
         overrides = staff.overrides
+        key = (
+            tuple(sorted((weekday, tuple(hours)) for weekday, hours in weekly.items())),
+            tuple(sorted((day, tuple(hours)) for day, hours in overrides.items())),
+        )
+        known = self._hours.get(key)
+        if known is None:
+            known = self._hours[key] = self._intervals_of(weekly, overrides)
+        return known
+
+    def _intervals_of(
+        self,
+        weekly: dict[int, list[tuple[time, time]]],
+        overrides: dict[date, list[tuple[time, time]]],
+    ) -> list[tuple[int, int]]:
         bounds = self._bounds
         intervals: list[tuple[int, int]] = []
         for day, weekday in self._days:

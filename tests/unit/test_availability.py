@@ -197,6 +197,25 @@ def test_override_replaces_the_weekday_hours_instead_of_adding_to_them() -> None
     assert local_starts(find_slots(query(staff))) == ["18:00", "19:00", "20:00"]
 
 
+def test_masters_with_the_same_weekly_hours_keep_their_own_overrides() -> None:
+    """Masters sharing their hours share the engine's working intervals; a day off or extra
+    hours of one of them must stay theirs."""
+    usual = master(staff_id=1)
+    off = master(staff_id=2, overrides={TUESDAY: []})
+    late = master(staff_id=3, overrides={TUESDAY: [(time(18), time(21))]})
+    slots = find_slots(query(usual, off, late))
+    by_master = {
+        staff_id: [
+            s.start.astimezone(ALMATY).strftime("%H:%M") for s in slots if s.staff_id == staff_id
+        ]
+        for staff_id in (1, 2, 3)
+    }
+    assert by_master[1] == local_starts(find_slots(query(master(staff_id=1))))
+    assert by_master[1][:2] == ["10:00", "11:00"]
+    assert by_master[2] == []
+    assert by_master[3] == ["18:00", "19:00", "20:00"]
+
+
 def test_holiday_closes_the_day_even_for_an_override() -> None:
     staff = master(overrides={TUESDAY: [(time(9), time(12))]})
     assert find_slots(query(staff, holidays=frozenset({TUESDAY}))) == []
