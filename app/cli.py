@@ -280,6 +280,11 @@ def _cmd_run(urls: DatabaseUrls, args: argparse.Namespace, settings: Settings) -
             "ssl_context_factory": tls13_context,
         }
     origin = _origin(args.host, args.port, "https" if tls else "http")
+    if not args.no_worker:
+        from workers.queue import session_problem
+
+        if problem := session_problem(settings, urls.worker):
+            return _fail(f"{problem}; or run the workers apart (`pozapisi run --no-worker`)")
     need = budget.for_run(settings, web_workers=args.workers, with_worker=not args.no_worker)
     if refused := asyncio.run(budget.check(urls.owner, "pozapisi run", need)):
         return _fail(refused)

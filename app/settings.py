@@ -27,6 +27,7 @@ class SettingsError(ValueError):
 
 
 LOCALES = ("ru", "kk", "en")
+POOLERS = ("none", "transaction")
 DEFAULT_LOCALE = "ru"
 ALLOWED_REGIONS_DEFAULT = ("kz",)
 
@@ -37,6 +38,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_worker_url: str | None = None
     test_database_url: str | None = None
     queue_url: str | None = None
+    # "transaction" when DATABASE_APP_URL/DATABASE_WORKER_URL go through a transaction pooler
+    # (PgBouncer pool_mode = transaction): no statement is kept prepared across transactions,
+    # and what needs a session of its own (the workers' LISTEN, SAQ's Postgres queue) must be
+    # given a direct connection (docs/deploy.md "PgBouncer")
+    database_pooler: str = "none"
+    # the workers' LISTEN connection (workers/wake.py); None: DATABASE_WORKER_URL
+    database_listen_url: str | None = None
     telegram_bot_token: str = ""
     telegram_bot_username: str = "PoZapisiBot"
     telegram_api_url: str = "https://api.telegram.org"
@@ -138,6 +146,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def backups_configured(self) -> bool:
         return self.backup_dir is not None and bool(self.backup_key)
+
+    @property
+    def transaction_pooler(self) -> bool:
+        """The app's and workers' connections go through a transaction pooler."""
+        return self.database_pooler == "transaction"
 
     @property
     def is_production(self) -> bool:
@@ -392,6 +405,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     queue_url = _url("QUEUE_URL", get("QUEUE_URL"), ("postgresql", "postgres", "redis", "rediss"))
+    pooler = (get("DATABASE_POOLER") or "none").strip().lower()
+    if pooler not in POOLERS:
+        raise SettingsError(
+            f"DATABASE_POOLER={pooler!r}: none (the app connects to PostgreSQL itself, or through "
+            "PgBouncer in session mode) or transaction (PgBouncer in pool_mode = transaction)"
+        )
     tls_min = get("OUTBOUND_TLS_MIN", "1.3")
     if tls_min not in ("1.2", "1.3"):
         raise SettingsError("OUTBOUND_TLS_MIN must be 1.2 or 1.3")
@@ -449,6 +468,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             database_worker_url=_dsn("DATABASE_WORKER_URL", get("DATABASE_WORKER_URL")),
             test_database_url=_dsn("TEST_DATABASE_URL", get("TEST_DATABASE_URL")),
             queue_url=queue_url,
+            database_pooler=pooler,
+            database_listen_url=_dsn("DATABASE_LISTEN_URL", get("DATABASE_LISTEN_URL")),
             telegram_bot_token=token,
             telegram_bot_username=get("TELEGRAM_BOT_USERNAME", "PoZapisiBot"),
             telegram_api_url=_url("TELEGRAM_API_URL", get("TELEGRAM_API_URL"), ("http", "https"))

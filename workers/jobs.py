@@ -119,11 +119,13 @@ class Runtime:
             max_overflow=pools.overflow,
             pool_timeout_s=pools.timeout_s,
             connect_timeout_s=pools.connect_timeout_s,
+            transaction_pooler=pools.transaction_pooler,
         )
         channels = build_channels(settings)
         relay = build_relay(settings, engine, channels)
         runtime = cls(settings, engine, channels, relay, queue, worker_id)
-        runtime.wake = OutboxWake(worker_url, runtime.kick)
+        # LISTEN holds a session: never through a transaction pooler (DATABASE_LISTEN_URL)
+        runtime.wake = OutboxWake(settings.database_listen_url or worker_url, runtime.kick)
         return runtime
 
     async def kick(self) -> int:

@@ -5,6 +5,12 @@ worker role has none. Migration 0003 creates them as the owner (``pozapisi db up
 here connecting only *checks* that they are there and current, and says what to run if not.
 A ``QUEUE_URL`` naming another PostgreSQL database is treated as SAQ's own: created on connect
 when the role may. ``redis://`` works too when the Redis client is installed (``saq[redis]``).
+
+Behind a transaction pooler (``DATABASE_POOLER=transaction``) SAQ's Postgres queue cannot use
+the pooled worker URL: it LISTENs for jobs and takes session advisory locks, which live as long
+as a server connection the pooler hands to someone else after each transaction. It then needs
+``QUEUE_URL`` (``redis://`` or a direct ``postgresql://`` URL), and the wake-up LISTEN
+``DATABASE_LISTEN_URL``; ``session_problem`` says so before anything starts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from saq.queue.postgres import PostgresQueue
 from saq.queue.postgres_migrations import get_migrations
 
 from app.db.urls import to_libpq
+from app.settings import Settings
 
 QUEUE_NAME = "pozapisi"
 
@@ -71,6 +78,30 @@ class CheckedPostgresQueue(PostgresQueue):
                 return None
             row = await cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else None
+
+
+def session_problem(settings: Settings, worker_url: str) -> str | None:
+    """Why a worker cannot start behind a transaction pooler as configured, or None."""
+    if not settings.transaction_pooler:
+        return None
+    queue_url = settings.queue_url or worker_url
+    if not queue_url.startswith(("redis://", "rediss://")) and (
+        not settings.queue_url or queue_url == worker_url
+    ):
+        return (
+            "DATABASE_POOLER=transaction: SAQ's Postgres queue needs a session of its own (it "
+            "LISTENs and takes session advisory locks), which a transaction pooler does not "
+            "keep. Set QUEUE_URL to redis://… or to a direct postgresql:// URL of the database "
+            "(not through the pooler)"
+        )
+    if not settings.database_listen_url or settings.database_listen_url == worker_url:
+        return (
+            "DATABASE_POOLER=transaction: the workers' LISTEN for new notifications needs a "
+            "session of its own, which a transaction pooler does not keep. Set "
+            "DATABASE_LISTEN_URL to a direct postgresql:// URL of the database (the worker role, "
+            "not through the pooler)"
+        )
+    return None
 
 
 def build_queue(

@@ -25,7 +25,7 @@ from saq.types import PartialTimersDict
 
 from app.settings import Settings
 from workers import billing, jobs
-from workers.queue import QueueSetupError, build_queue
+from workers.queue import QueueSetupError, build_queue, session_problem
 
 log = structlog.get_logger("pozapisi.worker")
 
@@ -86,6 +86,8 @@ def build_worker(
 
     ``graceful``: on SIGTERM, running jobs may finish their sends (a deploy then repeats no
     message); the demo's in-process worker stops at once instead."""
+    if problem := session_problem(settings, worker_url):
+        raise QueueSetupError(problem)
     queue = queue or build_queue(
         settings.queue_url,
         worker_url,

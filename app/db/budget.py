@@ -65,7 +65,8 @@ def for_worker(settings: Settings) -> Need:
 
 async def server_allows(url: str, timeout_s: float = 10.0) -> tuple[int, str]:
     """How many connections ordinary roles may open on this server, and why that many."""
-    connection = await asyncpg.connect(to_libpq(url), timeout=timeout_s)
+    # no named statement: the URL may be a transaction pooler's (DATABASE_POOLER)
+    connection = await asyncpg.connect(to_libpq(url), timeout=timeout_s, statement_cache_size=0)
     try:
         rows = await connection.fetch(
             "SELECT name, setting::int AS value FROM pg_settings WHERE name IN "

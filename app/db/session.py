@@ -52,6 +52,8 @@ class Pools:
     idle_s: float = 30.0  # an idle hot-path connection is closed after this
     timeout_s: float = 5.0  # a request waits this long for a pooled connection, then 503
     connect_timeout_s: float = 2.0
+    # DATABASE_POOLER=transaction: no statement stays prepared past its own round trip
+    transaction_pooler: bool = False
 
     @classmethod
     def of_app(cls, settings: Settings) -> Pools:
@@ -62,6 +64,7 @@ class Pools:
             idle_s=settings.db_pool_idle_s,
             timeout_s=settings.db_pool_timeout_s,
             connect_timeout_s=settings.db_connect_timeout_s,
+            transaction_pooler=settings.transaction_pooler,
         )
 
     @classmethod
@@ -73,12 +76,31 @@ class Pools:
             idle_s=settings.db_pool_idle_s,
             timeout_s=settings.db_pool_timeout_s,
             connect_timeout_s=settings.db_connect_timeout_s,
+            transaction_pooler=settings.transaction_pooler,
         )
 
     @property
     def connections(self) -> int:
         """The most this process may hold open at once."""
         return self.size + self.overflow + self.hot_size
+
+
+def pooler_connect_args(transaction_pooler: bool) -> dict[str, Any]:
+    """asyncpg's arguments for a connection that may meet a transaction pooler.
+
+    PgBouncer 1.18 in ``pool_mode = transaction`` hands each transaction — and each statement
+    outside one — to whichever server connection is free: a statement prepared by name on one
+    is unknown on the next. So no name at all: asyncpg's own cache off (``statement_cache_size
+    = 0``) makes every statement, SQLAlchemy's ``prepare()`` included, the unnamed one, sent
+    again with its Bind/Execute before one Sync (asyncpg#1065), and SQLAlchemy keeps none
+    (``prepared_statement_cache_size = 0``). Its documented alternative, a unique
+    ``prepared_statement_name_func``, is not used: a named statement prepared outside a
+    transaction (the relay records outcomes in autocommit) is executed on another server
+    connection than the one that knows it (``test_transaction_pooler`` shows the failure), and
+    the statements it does run may stay prepared on the servers."""
+    if not transaction_pooler:
+        return {}
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
 
 
 def make_engine(
@@ -88,6 +110,7 @@ def make_engine(
     max_overflow: int = 5,
     pool_timeout_s: float = 5.0,
     connect_timeout_s: float = 2.0,
+    transaction_pooler: bool = False,
 ) -> AsyncEngine:
     engine = create_async_engine(
         to_sqlalchemy(dsn),
@@ -101,6 +124,7 @@ def make_engine(
         connect_args={
             "server_settings": {"application_name": "pozapisi"},
             "timeout": connect_timeout_s,
+            **pooler_connect_args(transaction_pooler),
         },
     )
     event.listen(engine.sync_engine, "checkout", _closed_at_checkout)
@@ -140,7 +164,8 @@ async def _reset_after_statement(connection: asyncpg.Connection) -> None:
 class Database:
     """The runtime (non-owner, RLS-bound) engine and its sessions, and a plain asyncpg pool for
     the hot paths: one statement (a ``pz_*`` function, see migration 0006) per round trip, in
-    its own implicit transaction, with asyncpg's prepared-statement cache and no ORM.
+    its own implicit transaction, with asyncpg's prepared-statement cache (off behind a
+    transaction pooler: ``pooler_connect_args``) and no ORM.
 
     When the server is out of reach a call raises an error ``app.db.faults.is_unavailable``
     recognizes (answered 503); the pools heal by themselves once it is back."""
@@ -159,6 +184,7 @@ class Database:
             max_overflow=self.pools.overflow,
             pool_timeout_s=self.pools.timeout_s,
             connect_timeout_s=self.pools.connect_timeout_s,
+            transaction_pooler=self.pools.transaction_pooler,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._pool: asyncpg.Pool | None = None
@@ -176,6 +202,10 @@ class Database:
                         timeout=self.pools.connect_timeout_s,
                         server_settings={"application_name": "pozapisi"},
                         reset=_reset_after_statement,
+                        # behind a transaction pooler, the unnamed statement only: see
+                        # pooler_connect_args (one statement per call, in autocommit, still
+                        # one Parse/Bind/Execute/Sync, so it stays on one server connection)
+                        statement_cache_size=0 if self.pools.transaction_pooler else 100,
                     )
         return self._pool
 
@@ -221,7 +251,7 @@ class Database:
             async with asyncio.timeout(timeout_s):
                 pool = await self._raw_pool()
                 if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
-                    return await _probe(self.url, timeout_s)
+                    return await _probe(self.url, timeout_s, self.pools.transaction_pooler)
                 await self.fetchval("SELECT 1", read=True)
         except Exception:
             return "down"
@@ -272,10 +302,14 @@ def _waited(error: BaseException) -> bool:
     return isinstance(error, exc.TimeoutError | DatabaseUnavailable | TimeoutError)
 
 
-async def _probe(url: str, timeout_s: float) -> str:
+async def _probe(url: str, timeout_s: float, transaction_pooler: bool = False) -> str:
     """A connection of its own, outside the (full) pool: does the server answer at all?"""
     try:
-        connection = await asyncpg.connect(to_libpq(url), timeout=timeout_s)
+        connection = await asyncpg.connect(
+            to_libpq(url),
+            timeout=timeout_s,
+            statement_cache_size=0 if transaction_pooler else 100,
+        )
     except asyncpg.TooManyConnectionsError:
         return "busy"  # it answered: full, not down
     try:
