@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | c
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint fmt bench landing lock catalogs messages browser redis conformance clean
+.PHONY: install run test lint fmt bench landing lock catalogs messages browser redis pgbouncer conformance clean
 
 $(STAMP): requirements/dev.lock requirements/tools.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,10 +48,19 @@ redis:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	else echo "the Redis queue test needs redis-server: run 'sudo apt-get install redis-server' (it is skipped until then)"; fi
 
+# The PgBouncer tests start their own pgbouncer (transaction pooling) on a free loopback port, in
+# front of the test PostgreSQL (Debian's own pgbouncer service, where systemd starts it, is unused).
+pgbouncer:
+	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian pgbouncer for the scale-out test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	else echo "the PgBouncer tests need pgbouncer: run 'sudo apt-get install pgbouncer' (they are skipped until then)"; fi
+
 landing: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
 
-test: install browser redis landing
+test: install browser redis pgbouncer landing
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python -m app.db.probe 127.0.0.1 5432)}"; \
 	echo "external PostgreSQL for tests: $${TEST_DATABASE_URL:-none (embedded server only)}"; \
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
