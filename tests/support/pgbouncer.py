@@ -79,6 +79,8 @@ default_pool_size = {pool_size}
 max_client_conn = 1000
 server_lifetime = 3600
 ignore_startup_parameters = extra_float_digits
+# a session through PgBouncer shows as "<application_name> - 127.0.0.1:<port>" on the server
+application_name_add_host = 1
 logfile = {workdir}/pgbouncer.log
 pidfile = {workdir}/pgbouncer.pid
 log_connections = 0
