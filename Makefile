@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | c
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint fmt bench landing lock catalogs messages browser redis pgbouncer conformance clean
+.PHONY: install run test lint fmt bench loadtest landing lock catalogs messages browser redis pgbouncer conformance clean
 
 $(STAMP): requirements/dev.lock requirements/tools.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,11 @@ fmt: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Mixed traffic over 100 businesses on an embedded PostgreSQL of its own, restarted once under
+# load while a worker is killed (bench/loadtest.py); fails if an acknowledged booking is lost.
+loadtest: install
+	$(BIN)/python -m bench.loadtest
 
 # docs/policy-conformance.md: every policy clause with the tests marked for it (collected, not
 # run: no database needed) or its deployment check; tests/privacy/test_conformance.py compares.

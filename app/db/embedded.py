@@ -132,6 +132,14 @@ class EmbeddedServer:
             )  # fmt: skip
         return self.owner_url
 
+    def restart(self) -> None:
+        """A fast restart (``pg_ctl restart -m fast``: sessions are cut, the same options);
+        ``make loadtest`` does it under load."""
+        self._run(
+            self.bindir / "pg_ctl", "-D", self.data, "-m", "fast",
+            "-l", self.data / "server.log", "-w", "-t", "60", "restart",
+        )  # fmt: skip
+
     def stop(self) -> None:
         if self.is_running():
             self._run(
