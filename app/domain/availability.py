@@ -25,18 +25,22 @@ produced with ``range``. Aware datetimes are built only for the output, once per
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "DaySlots",
     "Slot",
     "SlotQuery",
     "StaffSchedule",
     "blocked_period",
+    "find_day_slots",
     "find_slots",
     "is_slot_available",
 ]
@@ -108,46 +112,113 @@ def blocked_period(
     return begin.astimezone(start.tzinfo), end.astimezone(start.tzinfo)
 
 
+@dataclass(frozen=True, slots=True)
+class DaySlots:
+    """A day strip and one day's times: how many distinct free start times each local date of
+    the query has, the chosen date, and that date's slots (as ``find_slots`` gives them)."""
+
+    counts: dict[date, int]
+    day: date
+    slots: list[Slot]
+
+
 def find_slots(query: SlotQuery) -> list[Slot]:
     """Every bookable (start, master) pair, sorted by (start, staff_id), without duplicates."""
-    plan = _Plan(query)
-    masters = sorted(query.staff, key=_staff_key)
-    count = len(masters)
-    keys: list[int] = []
-    durations: list[int] = []
-    for rank, staff in enumerate(masters):
-        if rank and masters[rank - 1].staff_id == staff.staff_id:
-            raise ValueError(f"staff {staff.staff_id} appears twice in the query")
-        duration = plan.duration_of(staff)
-        durations.append(duration)
-        starts = plan.starts_for(staff, duration)
-        if starts:
-            # One sortable integer per (start, master): start-major, staff_id-minor.
-            keys.extend([start * count + rank for start in starts])
-    keys.sort()
+    found = _Found(query)
+    return found.slots(0, len(found.keys))
 
-    fromtimestamp = datetime.fromtimestamp
-    zone = plan.zone
-    moments: dict[int, datetime] = {}  # one datetime object per instant, shared across masters
-    moment = moments.get
-    staff_ids = [staff.staff_id for staff in masters]
-    slots: list[Slot] = []
-    append = slots.append
-    previous = None
-    for key in keys:
-        if key == previous:  # overlapping working intervals can yield a start twice
-            continue
-        previous = key
-        start, rank = divmod(key, count)
-        end = start + durations[rank]
-        start_at = moment(start)
-        if start_at is None:
-            start_at = moments[start] = fromtimestamp(start, zone)
-        end_at = moment(end)
-        if end_at is None:
-            end_at = moments[end] = fromtimestamp(end, zone)
-        append(Slot(start_at, end_at, staff_ids[rank]))
-    return slots
+
+def find_day_slots(query: SlotQuery, day: date | None) -> DaySlots:
+    """The free start times counted per local date over the whole query, and the slots of
+    ``day`` only: ``day`` itself when the query covers it, else the first date with a free
+    time (``date_from`` when there is none). What a day picker needs, without building an
+    object for every slot of a long horizon."""
+    found = _Found(query)
+    dates = []
+    current = query.date_from
+    while current <= query.date_to:
+        dates.append(current)
+        current += _DAY
+    # the first instant of each date, and of the day after the last: the dates' boundaries
+    bounds = [_wall_to_epoch(found.zone, datetime.combine(d, _MIDNIGHT), last=False)
+              for d in [*dates, query.date_to + _DAY]]  # fmt: skip
+    keys, count = found.keys, found.count
+    counts: dict[date, int] = {}
+    edges: list[int] = [0] * len(bounds)  # edges[i]: index of the first key at or after bounds[i]
+    position = 0
+    for index, bound in enumerate(bounds):
+        position = bisect_left(keys, bound * count, position)
+        edges[index] = position
+    for index, when in enumerate(dates):
+        distinct = 0
+        previous = None
+        for key in keys[edges[index] : edges[index + 1]]:
+            start = key // count
+            if start != previous:
+                distinct += 1
+                previous = start
+        if distinct:
+            counts[when] = distinct
+    if day is None or not query.date_from <= day <= query.date_to:
+        day = min(counts) if counts else query.date_from
+    index = (day - query.date_from).days
+    return DaySlots(counts, day, found.slots(edges[index], edges[index + 1]))
+
+
+class _Found:
+    """Every bookable (start, master) pair of a query as one sortable integer each, start-major
+    and master-minor (``start * count + rank``), sorted and without duplicates; aware datetimes
+    are made only for the slots asked for."""
+
+    __slots__ = ("count", "durations", "keys", "staff_ids", "zone")
+
+    def __init__(self, query: SlotQuery) -> None:
+        plan = _Plan(query)
+        masters = sorted(query.staff, key=_staff_key)
+        count = len(masters)
+        keys: list[int] = []
+        durations: list[int] = []
+        for rank, staff in enumerate(masters):
+            if rank and masters[rank - 1].staff_id == staff.staff_id:
+                raise ValueError(f"staff {staff.staff_id} appears twice in the query")
+            duration = plan.duration_of(staff)
+            durations.append(duration)
+            starts = plan.starts_for(staff, duration)
+            if starts:
+                keys.extend([start * count + rank for start in starts])
+        keys.sort()
+        # overlapping working intervals can yield a start twice
+        unique = [key for key, after in pairwise(keys) if key != after]
+        if keys:
+            unique.append(keys[-1])
+        self.keys = unique
+        self.count = count
+        self.durations = durations
+        self.staff_ids = [staff.staff_id for staff in masters]
+        self.zone = plan.zone
+
+    def slots(self, first: int, last: int) -> list[Slot]:
+        """The slots of ``keys[first:last]``: one datetime object per instant, shared."""
+        fromtimestamp = datetime.fromtimestamp
+        zone = self.zone
+        count = self.count
+        durations = self.durations
+        staff_ids = self.staff_ids
+        moments: dict[int, datetime] = {}
+        moment = moments.get
+        slots: list[Slot] = []
+        append = slots.append
+        for key in self.keys[first:last]:
+            start, rank = divmod(key, count)
+            end = start + durations[rank]
+            start_at = moment(start)
+            if start_at is None:
+                start_at = moments[start] = fromtimestamp(start, zone)
+            end_at = moment(end)
+            if end_at is None:
+                end_at = moments[end] = fromtimestamp(end, zone)
+            append(Slot(start_at, end_at, staff_ids[rank]))
+        return slots
 
 
 def is_slot_available(query: SlotQuery, staff_id: int, start: datetime) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.session import Database, set_context
 from app.domain.access import booking_for
 from app.domain.accounts import ByAccount
-from app.domain.availability import Slot, find_slots
+from app.domain.availability import DaySlots, Slot, find_day_slots
 from app.domain.availability_reader import Offer, business_by_slug, load_query, service_offers
 from app.domain.catalog import active_staff
 from app.domain.consent import require_consent
@@ -25,13 +25,16 @@ from app.models import Booking, Business, Service, Staff
 @dataclass(frozen=True, slots=True)
 class Choices:
     """A service's masters and free times from ``today`` for ``days`` days (local dates): the
-    business's whole booking horizon."""
+    business's whole booking horizon, as a count of free times per date, and the slots of one
+    chosen date (``day``)."""
 
     business: Business
     service: Service
     offers: dict[int, Offer]
     masters: list[Staff]
-    slots: list[Slot]
+    counts: dict[date, int]
+    day: date
+    slots: list[Slot]  # of ``day``
     today: date
     days: int
 
@@ -43,8 +46,14 @@ def days_offered(business: Business) -> int:
 
 
 async def _choices(
-    session: AsyncSession, business: Business, service_id: int, staff_id: int | None
+    session: AsyncSession,
+    business: Business,
+    service_id: int,
+    staff_id: int | None,
+    day: date | None,
 ) -> Choices:
+    """``day``: the date whose times to give, when within the horizon; else the first date
+    with a free time (today when there is none)."""
     days = days_offered(business)
     await set_context(session, business_id=business.id)
     offers = await service_offers(session, business.id, service_id)
@@ -53,31 +62,37 @@ async def _choices(
     now = datetime.now(UTC)
     today = now.astimezone(ZoneInfo(business.timezone)).date()
     staff_ids = [staff_id] if staff_id is not None else list(offers.offers)
-    slots: list[Slot] = []
+    found = DaySlots({}, day if day is not None and 0 <= (day - today).days < days else today, [])
     if staff_ids:
         query = await load_query(
             session, business, offers, staff_ids, today, today + timedelta(days=days - 1), now
         )
-        slots = find_slots(query)
+        found = find_day_slots(query, day)
     masters = [m for m in await active_staff(session, business.id) if m.id in offers.offers]
-    return Choices(business, offers.service, offers.offers, masters, slots, today, days)
+    return Choices(business, offers.service, offers.offers, masters, found.counts, found.day,
+                   found.slots, today, days)  # fmt: skip
 
 
 async def service_choices(
-    db: Database, slug: str, service_id: int, staff_id: int | None
+    db: Database, slug: str, service_id: int, staff_id: int | None, day: date | None = None
 ) -> Choices:
     async with db.transaction() as session:
         business = await business_by_slug(session, slug)
-        return await _choices(session, business, service_id, staff_id)
+        return await _choices(session, business, service_id, staff_id, day)
 
 
 async def move_choices(
-    db: Database, booking_id: int, staff_id: int | None, *, by: ByAccount
+    db: Database,
+    booking_id: int,
+    staff_id: int | None,
+    day: date | None = None,
+    *,
+    by: ByAccount,
 ) -> tuple[Booking, Choices]:
     """Where the client's own booking may move: its service's free times."""
     async with booking_for(db, booking_id, by) as (session, booking, business):
         chosen = staff_id if staff_id is not None else booking.staff_id
-        return booking, await _choices(session, business, booking.service_id, chosen)
+        return booking, await _choices(session, business, booking.service_id, chosen, day)
 
 
 @dataclass(frozen=True, slots=True)

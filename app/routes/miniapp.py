@@ -46,16 +46,14 @@ class TimeOption:
     staff_id: int | None  # None: any free master
 
 
-def _parse_day(value: str | None, today: date, days: int) -> date:
+def _parse_day(value: str | None) -> date | None:
+    """The ``date`` parameter: None when absent (the first day with a free time is shown)."""
     if not value:
-        return today
+        return None
     try:
-        day = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError as exc:
         raise ValidationFailed(fields={"date": gettext(N_("This value is not valid."))}) from exc
-    if not today <= day < today + timedelta(days=days):
-        return today
-    return day
 
 
 def _parse_start(value: str | None) -> datetime:
@@ -84,16 +82,10 @@ def _times(slots: list[Slot], staff_id: int | None) -> list[TimeOption]:
     return list(unique.values())
 
 
-def _picker(found: choices.Choices, staff_id: int | None, day_param: str | None) -> dict[str, Any]:
+def _picker(found: choices.Choices, staff_id: int | None) -> dict[str, Any]:
     """Everything the master/day/time picker shows, for a service."""
-    by_day: dict[date, list[Slot]] = {}
-    for slot in found.slots:
-        by_day.setdefault(slot.start.date(), []).append(slot)
-    selected = _parse_day(day_param, found.today, found.days)
-    if not day_param and selected not in by_day and by_day:
-        selected = min(by_day)  # open on the first day that has a free time
     days = [
-        DayOption(day=d, count=len(_times(by_day.get(d, []), staff_id)), selected=d == selected)
+        DayOption(day=d, count=found.counts.get(d, 0), selected=d == found.day)
         for d in (found.today + timedelta(days=i) for i in range(found.days))
     ]
     return {
@@ -104,8 +96,8 @@ def _picker(found: choices.Choices, staff_id: int | None, day_param: str | None)
         "staff_id": staff_id,
         "staff_param": str(staff_id) if staff_id else "any",
         "days": days,
-        "day": selected,
-        "times": _times(by_day.get(selected, []), staff_id),
+        "day": found.day,
+        "times": _times(found.slots, staff_id),
     }
 
 
@@ -141,10 +133,10 @@ async def service_page(
     day: Annotated[str | None, QueryParameter(name="date", max_length=10)] = None,
 ) -> Template:
     staff_id = staff_choice(staff)
-    found = await choices.service_choices(db, slug, service_id, staff_id)
+    found = await choices.service_choices(db, slug, service_id, staff_id, _parse_day(day))
     context = {
         **page_context(request, maybe_viewer),
-        **_picker(found, staff_id, day),
+        **_picker(found, staff_id),
         "back_url": request.app.route_reverse("miniapp:business", slug=slug),
         "mode": "book",
     }
@@ -167,8 +159,8 @@ async def times_partial(
         page = request.app.route_reverse("miniapp:service", slug=slug, service_id=service_id)
         return Redirect(f"{page}?{query}")
     staff_id = staff_choice(staff)
-    found = await choices.service_choices(db, slug, service_id, staff_id)
-    context = {**page_context(request, maybe_viewer), **_picker(found, staff_id, day),
+    found = await choices.service_choices(db, slug, service_id, staff_id, _parse_day(day))
+    context = {**page_context(request, maybe_viewer), **_picker(found, staff_id),
                "mode": "book"}  # fmt: skip
     return Template("miniapp/partials/times.html", context=context, headers={"Vary": "HX-Request"})
 
@@ -334,11 +326,11 @@ async def reschedule_page(
 ) -> Response[Any]:
     staff_id = staff_choice(staff)
     booking, found = await choices.move_choices(
-        db, booking_id, staff_id, by=ByAccount(viewer.account.id)
+        db, booking_id, staff_id, _parse_day(day), by=ByAccount(viewer.account.id)
     )
     context = {
         **page_context(request, viewer),
-        **_picker(found, staff_id if staff_id is not None else booking.staff_id, day),
+        **_picker(found, staff_id if staff_id is not None else booking.staff_id),
         "mode": "reschedule",
         "booking": booking,
         "back_url": request.app.route_reverse("miniapp:booking", booking_id=booking.id),

@@ -22,6 +22,7 @@ from app.domain.availability import (
     SlotQuery,
     StaffSchedule,
     blocked_period,
+    find_day_slots,
     find_slots,
     is_slot_available,
 )
@@ -574,6 +575,26 @@ def test_matches_the_brute_force_reference(search: SlotQuery) -> None:
 
 
 @PROPERTY_SETTINGS
+@given(slot_queries(), st.data())
+def test_day_slots_count_each_dates_times_and_give_the_chosen_dates_slots(
+    search: SlotQuery, data: st.DataObject
+) -> None:
+    every = find_slots(search)
+    zone = ZoneInfo(search.tz)
+    starts: dict[date, set[datetime]] = {}  # distinct instants (a fall-back hour shows twice)
+    for slot in every:
+        starts.setdefault(slot.start.astimezone(zone).date(), set()).add(utc(slot.start))
+    asked = data.draw(st.one_of(st.none(), st.dates(search.date_from - timedelta(days=2),
+                                                    search.date_to + timedelta(days=2))))  # fmt: skip
+    found = find_day_slots(search, asked)
+    assert found.counts == {day: len(times) for day, times in starts.items()}
+    if asked is not None and search.date_from <= asked <= search.date_to:
+        assert found.day == asked
+    else:
+        assert found.day == (min(starts) if starts else search.date_from)
+    assert found.slots == [s for s in every if s.start.astimezone(zone).date() == found.day]
+
+
 @given(slot_queries())
 def test_no_blocked_period_overlaps_busy_or_time_off(search: SlotQuery) -> None:
     by_id = {staff.staff_id: staff for staff in search.staff}
