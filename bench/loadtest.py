@@ -703,6 +703,9 @@ def main() -> int:
          f"load average {_loadavg()}")  # fmt: skip
     started_all = time.monotonic()
 
+    def clock() -> str:
+        return f"{time.monotonic() - started_all:.0f} s"
+
     os.environ["BENCH_EMBEDDED"] = "1"  # never the machine's shared server: it is restarted
     db = asyncio.run(fixtures.open_database())
     stub = ProviderStub(bot_token=BOT_TOKEN).start()
@@ -735,7 +738,7 @@ def main() -> int:
                         {**env, "DATABASE_APP_URL": db.app})  # fmt: skip
         server.start("/healthz")
         base = server.url
-        _say(f"  app on {base} (uvicorn, 2 workers), 2 `pozapisi worker` processes, "
+        _say(f"  ({clock()}) app on {base} (uvicorn, 2 workers), 2 `pozapisi worker` processes, "
              f"Telegram stub on {stub.telegram_url.split('/bot')[0]}")  # fmt: skip
         clients = Clients(platform, horizon_days=horizon or None)
 
@@ -745,20 +748,21 @@ def main() -> int:
             for kind in ("availability", "page", "calendar"):
                 alone = read_lines(platform, random.Random(), 20_000, {kind: 1.0})
                 _say(f"  {kind}: {run_lines(base, alone, each, connections, wrk, threads).line()}")
-        _say(f"(A) mixed traffic, no faults, {seconds:g} s …")
+        _say(f"(A) ({clock()}) mixed traffic, no faults, {seconds:g} s …")
         phase_a = mixed(base, platform, clients, seconds, connections, wrk=wrk, threads=threads)
         _say(f"  {phase_a.line()}")
         _say(f"  bookings: {phase_a.count(201)} acknowledged (201) of {phase_a.bookings_sent} "
              "sent at most once each")  # fmt: skip
 
         _say(
-            f"(B) the same traffic for {fault_seconds:g} s: the PostgreSQL server restarts at "
+            f"(B) ({clock()}) the same traffic for {fault_seconds:g} s: the PostgreSQL server restarts at "
             f"{fault_seconds / 3:.0f} s, a worker is killed at {2 * fault_seconds / 3:.0f} s …"
         )
         count = int(max(phase_a.rps, 100.0) * fault_seconds * 1.5) + 500
         rng = random.Random()
         bookers = clients.take(int(count * MIX["book"]))
-        consent(base, bookers)
+        took = consent(base, bookers)
+        _say(f"  ({len(bookers)} clients consented in {took:.1f} s, not timed)")
         lines = mixed_lines(platform, bookers, count, rng)
         shop = platform.shops[0]
         probe_url = (f"{base}/api/v1/businesses/{shop.slug}/availability?"
@@ -800,7 +804,7 @@ def main() -> int:
         if alive < 2:
             failed.append(f"only {alive} worker processes alive at the end:\n{workers.tail()}")
 
-        _say("(C) afterwards …")
+        _say(f"(C) ({clock()}) afterwards …")
         acknowledged = phase_a.acknowledged + phase_b.acknowledged
         lost = asyncio.run(lost_bookings(db.owner, acknowledged))
         _say(f"  acknowledged bookings missing from the database: {len(lost.missing)} of "
