@@ -124,8 +124,7 @@ class DaySlots:
 
 def find_slots(query: SlotQuery) -> list[Slot]:
     """Every bookable (start, master) pair, sorted by (start, staff_id), without duplicates."""
-    found = _Found(query)
-    return found.slots(0, len(found.keys))
+    return _Found(query).slots(None)
 
 
 def find_day_slots(query: SlotQuery, day: date | None) -> DaySlots:
@@ -142,73 +141,64 @@ def find_day_slots(query: SlotQuery, day: date | None) -> DaySlots:
     # the first instant of each date, and of the day after the last: the dates' boundaries
     bounds = [_wall_to_epoch(found.zone, datetime.combine(d, _MIDNIGHT), last=False)
               for d in [*dates, query.date_to + _DAY]]  # fmt: skip
-    keys, count = found.keys, found.count
-    counts: dict[date, int] = {}
-    edges: list[int] = [0] * len(bounds)  # edges[i]: index of the first key at or after bounds[i]
-    position = 0
-    for index, bound in enumerate(bounds):
-        position = bisect_left(keys, bound * count, position)
-        edges[index] = position
-    for index, when in enumerate(dates):
-        distinct = 0
-        previous = None
-        for key in keys[edges[index] : edges[index + 1]]:
-            start = key // count
-            if start != previous:
-                distinct += 1
-                previous = start
-        if distinct:
-            counts[when] = distinct
+    union: set[int] = set()
+    for starts in found.starts:
+        union.update(starts)
+    distinct = sorted(union)
+    edges = [bisect_left(distinct, bound) for bound in bounds]
+    counts = {
+        when: edges[index + 1] - edges[index]
+        for index, when in enumerate(dates)
+        if edges[index + 1] > edges[index]
+    }
     if day is None or not query.date_from <= day <= query.date_to:
         day = min(counts) if counts else query.date_from
     index = (day - query.date_from).days
-    return DaySlots(counts, day, found.slots(edges[index], edges[index + 1]))
+    return DaySlots(counts, day, found.slots((bounds[index], bounds[index + 1])))
 
 
 class _Found:
-    """Every bookable (start, master) pair of a query as one sortable integer each, start-major
-    and master-minor (``start * count + rank``), sorted and without duplicates; aware datetimes
-    are made only for the slots asked for."""
+    """Every master's bookable starts (epoch seconds, ascending, without duplicates); aware
+    datetimes are made only for the slots asked for."""
 
-    __slots__ = ("count", "durations", "keys", "staff_ids", "zone")
+    __slots__ = ("durations", "staff_ids", "starts", "zone")
 
     def __init__(self, query: SlotQuery) -> None:
         plan = _Plan(query)
         masters = sorted(query.staff, key=_staff_key)
-        count = len(masters)
-        keys: list[int] = []
-        durations: list[int] = []
+        self.starts: list[list[int]] = []
+        self.durations: list[int] = []
         for rank, staff in enumerate(masters):
             if rank and masters[rank - 1].staff_id == staff.staff_id:
                 raise ValueError(f"staff {staff.staff_id} appears twice in the query")
             duration = plan.duration_of(staff)
-            durations.append(duration)
+            self.durations.append(duration)
             starts = plan.starts_for(staff, duration)
-            if starts:
-                keys.extend([start * count + rank for start in starts])
-        keys.sort()
-        # overlapping working intervals can yield a start twice
-        unique = [key for key, after in pairwise(keys) if key != after]
-        if keys:
-            unique.append(keys[-1])
-        self.keys = unique
-        self.count = count
-        self.durations = durations
+            if plan.intervals_overlap(staff):  # then a start may come twice, or out of order
+                starts = sorted(set(starts))
+            self.starts.append(starts)
         self.staff_ids = [staff.staff_id for staff in masters]
         self.zone = plan.zone
 
-    def slots(self, first: int, last: int) -> list[Slot]:
-        """The slots of ``keys[first:last]``: one datetime object per instant, shared."""
+    def slots(self, within: tuple[int, int] | None) -> list[Slot]:
+        """The slots starting in ``[begin, end)`` (all when None), sorted by (start, staff_id):
+        one datetime object per instant, shared across masters."""
+        count = len(self.starts)
+        keys: list[int] = []  # one sortable integer per (start, master): start-major
+        for rank, starts in enumerate(self.starts):
+            if within is not None:
+                starts = starts[bisect_left(starts, within[0]) : bisect_left(starts, within[1])]
+            keys.extend([start * count + rank for start in starts])
+        keys.sort()
         fromtimestamp = datetime.fromtimestamp
         zone = self.zone
-        count = self.count
         durations = self.durations
         staff_ids = self.staff_ids
         moments: dict[int, datetime] = {}
         moment = moments.get
         slots: list[Slot] = []
         append = slots.append
-        for key in self.keys[first:last]:
+        for key in keys:
             start, rank = divmod(key, count)
             end = start + durations[rank]
             start_at = moment(start)
@@ -288,7 +278,8 @@ class _Plan:
         self.latest = -(-(now_us + query.horizon_days * _SECONDS_PER_DAY * _MICROS) // _MICROS) - 1
         self._bounds: dict[tuple[date, time, time], tuple[int, int] | None] = {}
         # masters who share their hours (most of a salon's) share their working intervals
-        self._hours: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
+        # (intervals, whether any two overlap) by the hours they come from
+        self._hours: dict[tuple[Any, ...], tuple[list[tuple[int, int]], bool]] = {}
 
         first, last = query.date_from, query.date_to
         if self.earliest <= self.latest:
@@ -362,8 +353,17 @@ class _Plan:
         return starts
 
     def _working_intervals(self, staff: StaffSchedule) -> list[tuple[int, int]]:
-        """The master's working intervals over the plan's days, as epoch seconds, ascending;
-        computed once per distinct set of hours (the caller only reads the list)."""
+        """The master's working intervals over the plan's days, as epoch seconds, ascending."""
+        return self._working(staff)[0]
+
+    def intervals_overlap(self, staff: StaffSchedule) -> bool:
+        """Whether two of the master's working intervals overlap: then ``starts_for`` may give
+        a start twice, or out of order."""
+        return self._working(staff)[1]
+
+    def _working(self, staff: StaffSchedule) -> tuple[list[tuple[int, int]], bool]:
+        """Intervals and overlap, computed once per distinct set of hours (masters who share
+        their hours share them; the callers only read the list)."""
         weekly = staff.weekly_hours
         overrides = staff.overrides
         key = (
@@ -372,7 +372,9 @@ class _Plan:
         )
         known = self._hours.get(key)
         if known is None:
-            known = self._hours[key] = self._intervals_of(weekly, overrides)
+            intervals = self._intervals_of(weekly, overrides)
+            overlap = any(b[0] < a[1] for a, b in pairwise(intervals))
+            known = self._hours[key] = (intervals, overlap)
         return known
 
     def _intervals_of(
