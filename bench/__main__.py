@@ -1,10 +1,19 @@
 """`make bench`: the slot engine micro-benchmark and the HTTP benchmark, in one bounded run.
 
-(a) ``bench.slots.run()``: 10 masters x 30 days, median and p99 per ``find_slots`` call.
+(a) ``bench.slots.run()``: 10 masters x 30 days, and a clinic of 50 masters x 60 days, median
+    and p99 per ``find_slots`` call.
 (b) Real servers on 127.0.0.1, 2 uvicorn workers each, loaded by wrk (or a bounded Python
-    client): bare baselines (``bench/baseline_app.py``) against the app's availability, booking
-    and booking-page requests and the dashboard's day calendar (10 masters, 80 bookings, an
-    owner's session), on a fresh database that is dropped at the end.
+    client), on a fresh database that is dropped at the end: the platform (issue 17;
+    ``bench/platform.py``: BENCH_BUSINESSES salons of 10 masters, 8 services and a month of
+    bookings each), its requests spread over every business — availability, the Mini App's
+    business and service pages, each owner's day calendar (10 masters, 80 bookings), bookings
+    by distinct clients — against the bare baselines (``bench/baseline_app.py``) on the same
+    data; and beside it the one-salon hot spot: availability, the booking page, the day
+    calendar and bookings in one business against the bare 20-row page and inserts.
+(b4) The mixed traffic of ``make loadtest`` (``bench/loadtest.py``) at 50 connections, no
+    faults, for its p99.
+The run ends with the pinned summary, one line per target of issue 17:
+``TARGET <name> <value> <target> met|missed``.
 (b3) The calendar's live updates (``bench/live.py``): the htmx poll's unchanged answer at full
     load, the share of it that BENCH_LIVE_CALENDARS open calendars polling every
     BENCH_LIVE_INTERVAL seconds take, and the calendar's req/s while they poll.
@@ -14,7 +23,8 @@ Environment:
   BENCH_ROUNDS       rounds of all HTTP measurements (default 2); figures are the medians
   BENCH_WARMUP       warm-up before each measurement, not counted (default 2)
   BENCH_CONNECTIONS  concurrent connections (default 50); BENCH_THREADS wrk threads (default 2)
-  BENCH_SLOT_REPEATS slot-engine calls timed (default 200)
+  BENCH_SLOT_REPEATS slot-engine calls timed (default 200; half as many for the clinic)
+  BENCH_BUSINESSES   the platform's businesses (default 100)
   BENCH_BOOKING_RPS  size the booking requests for this rate instead of probing it
   BENCH_REQUESTS     requests per measurement for the Python fallback client (default 2000)
   BENCH_NO_WRK=1     use the Python fallback client even when wrk is installed
@@ -36,9 +46,9 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import httpx
@@ -48,38 +58,51 @@ from bench import fixtures, floor, live, notifications, slots
 from bench.http import (
     NODELAY_UVICORN,
     STOCK_UVICORN,
+    Line,
     LoadGenerator,
     LoadResult,
-    PostRequest,
     Server,
     ensure_wrk,
     env_float,
     env_int,
     python_load,
 )
+from bench.platform import Platform, create_platform
 
 # throwaway values for the benchmark's own servers, never a real bot's
 BOT_TOKEN = "123456:BENCH-bot-token-for-pozapisi"  # noqa: S105
 SECRET_KEY = "bench-secret-key-0123456789abcdef-0123456789"  # noqa: S105
 SLOT_TARGET_MS = 5.0
 CALENDAR_TARGET = 0.30  # issue 14: the day calendar against the bare asyncpg + Jinja page
+BUSINESSES = env_int("BENCH_BUSINESSES", 100)  # the platform's (bench/platform.py)
 # issue 14 item 4: the open calendars whose live updates are measured, and their poll interval
 # (the htmx trigger's "every 5s" in app/templates/dashboard/calendar/_body.html)
 LIVE_CALENDARS = env_int("BENCH_LIVE_CALENDARS", 50)
 LIVE_INTERVAL_S = env_float("BENCH_LIVE_INTERVAL", 5.0)
 RATIOS = [
     # label, numerator, denominator, target
-    ("availability / bare asyncpg+Jinja page", "availability", "bare_page", 0.5),
-    ("day calendar / bare asyncpg+Jinja page", "calendar", "bare_page", CALENDAR_TARGET),
+    ("availability, 100 businesses / bare page of theirs", "availability_spread",
+     "bare_page_spread", 0.75),
+    ("business page, 100 businesses / bare page of theirs", "page_spread", "bare_page_spread",
+     0.50),
+    ("service page, 100 businesses / bare page of theirs", "service_spread", "bare_page_spread",
+     0.50),
+    ("day calendar, 100 owners / bare page of theirs", "calendar_spread", "bare_page_spread",
+     CALENDAR_TARGET),
+    ("booking, 100 businesses / bare audited insert, 100", "booking_spread",
+     "bare_audited_spread", 0.60),
+    ("bare page of a business's data / bare 20-row page", "bare_page_spread", "bare_page", None),
+    ("availability (one salon) / bare asyncpg+Jinja page", "availability", "bare_page", None),
+    ("day calendar / bare asyncpg+Jinja page", "calendar", "bare_page", None),
     ("day calendar / bare calendar-shaped page", "calendar", "bare_calendar", None),
     ("bare calendar-shaped page / bare page", "bare_calendar", "bare_page", None),
     ("day calendar while calendars poll / alone", "calendar_polled", "calendar", None),
-    ("booking creation / bare constrained insert", "booking", "bare_insert", 0.4),
+    ("booking (one business) / bare constrained insert", "booking", "bare_insert", None),
     ("bare audited insert / bare constrained insert", "bare_audited", "bare_insert", None),
-    ("booking creation / bare audited insert", "booking", "bare_audited", None),
-    ("booking page / bare asyncpg+Jinja page", "page", "bare_page", None),
+    ("booking (one business) / bare audited insert", "booking", "bare_audited", None),
+    ("booking page (one salon) / bare asyncpg+Jinja page", "page", "bare_page", None),
     ("stock uvicorn / TCP_NODELAY uvicorn, plain", "plain_stock", "plain", None),
-]
+]  # fmt: skip
 
 
 def _on_sigterm(_signum: int, _frame: Any) -> NoReturn:
@@ -139,15 +162,16 @@ class Run:
         key: str,
         name: str,
         url: str,
-        posts: Sequence[PostRequest] | None = None,
         *,
         method: str = "GET",
         warm: bool = True,
         headers: dict[str, str] | None = None,
+        lines: Sequence[Line] | None = None,
     ) -> LoadResult:
         if warm and self.warmup > 0:
-            self.gen.measure(name, url, posts, method=method, seconds=self.warmup, headers=headers)
-        result = self.gen.measure(name, url, posts, method=method, headers=headers)
+            self.gen.measure(name, url, method=method, seconds=self.warmup, headers=headers,
+                             lines=lines)  # fmt: skip
+        result = self.gen.measure(name, url, method=method, headers=headers, lines=lines)
         self.results.setdefault(key, []).append(result)
         note = ""
         if result.errors:
@@ -158,33 +182,58 @@ class Run:
         return result
 
 
-class Clients:
-    """Distinct Telegram users, each with its own free slot in the wide business."""
+# the (path, master, service, start) of the index-th distinct free slot of a booking load
+SlotSource = Callable[[int], tuple[str, int, int, datetime]]
 
-    def __init__(self, wide: fixtures.Wide) -> None:
-        self.wide = wide
-        self.first_user = random.randrange(10**11, 9 * 10**11)
+
+class Clients:
+    """Distinct Telegram users, each with its own free slot: in the wide business (the one-salon
+    hot spot) or spread over the platform's businesses."""
+
+    def __init__(self, slot: SlotSource, capacity: int, first_user: int) -> None:
+        self.slot = slot
+        self.capacity = capacity
+        self.first_user = first_user
         self.used = 0
 
-    def take(self, count: int) -> list[PostRequest]:
+    @classmethod
+    def of_wide(cls, wide: fixtures.Wide) -> Clients:
+        path = f"/api/v1/businesses/{wide.slug}/bookings"
+
+        def slot(index: int) -> tuple[str, int, int, datetime]:
+            staff_id, start = wide.slot(index)
+            return path, staff_id, wide.service_id, start
+
+        return cls(slot, wide.slots, random.randrange(10**11, 4 * 10**11))
+
+    @classmethod
+    def of_platform(cls, shops: Platform) -> Clients:
+        def slot(index: int) -> tuple[str, int, int, datetime]:
+            shop, staff_id, service_id, start = shops.free_slot(index)
+            return f"/api/v1/businesses/{shop.slug}/bookings", staff_id, service_id, start
+
+        return cls(slot, shops.free_slots, random.randrange(5 * 10**11, 9 * 10**11))
+
+    def take(self, count: int) -> list[Line]:
         from tests.support.telegram import make_init_data
 
-        if self.used + count > self.wide.slots:
-            raise RuntimeError(f"the wide business has only {self.wide.slots} free slots")
-        posts: list[PostRequest] = []
+        if self.used + count > self.capacity:
+            raise RuntimeError(f"only {self.capacity} free slots to book")
+        lines: list[Line] = []
         for index in range(self.used, self.used + count):
-            staff_id, start = self.wide.slot(index)
-            body = {"service_id": self.wide.service_id, "staff_id": staff_id,
-                    "start": start.isoformat()}  # fmt: skip
+            path, staff_id, service_id, start = self.slot(index)
+            body = {"service_id": service_id, "staff_id": staff_id, "start": start.isoformat()}
             init = make_init_data(
                 BOT_TOKEN, user_id=self.first_user + index, first_name=f"Клиент{index}"
             )
-            posts.append(("tma " + init, msgspec.json.encode(body).decode()))
+            lines.append(
+                ("book", "POST", path, "tma " + init, "", msgspec.json.encode(body).decode())
+            )
         self.used += count
-        return posts
+        return lines
 
 
-def _consent(base: str, posts: Sequence[PostRequest]) -> None:
+def _consent(base: str, lines: Sequence[Line]) -> None:
     """Every client consents through the API first (not timed)."""
     policy = _check(httpx.get(f"{base}/api/v1/policy"), 200, "policy").json()
     body = msgspec.json.encode(
@@ -193,13 +242,13 @@ def _consent(base: str, posts: Sequence[PostRequest]) -> None:
     started = time.perf_counter()
     consents = asyncio.run(
         python_load(
-            "consent", f"{base}/api/v1/me/consent", [(auth, body) for auth, _ in posts],
-            total=len(posts), concurrency=32, method="POST", expect=(201,),
+            "consent", f"{base}/api/v1/me/consent", [(line[3], body) for line in lines],
+            total=len(lines), concurrency=32, method="POST", expect=(201,),
         )
     )  # fmt: skip
     if consents.errors:
         raise RuntimeError(f"consent failed {consents.errors} times: {consents.first_error}")
-    _say(f"  ({len(posts):,} Telegram users consented through POST /api/v1/me/consent "
+    _say(f"  ({len(lines):,} Telegram users consented through POST /api/v1/me/consent "
          f"in {time.perf_counter() - started:.1f} s, not timed)")  # fmt: skip
 
 
@@ -207,16 +256,16 @@ class Bookings:
     """POST booking measurements that never send a request twice: the first warm-up probes the
     rate, and before each timed run enough new clients are made and consent (not timed)."""
 
-    def __init__(self, run: Run, wide: fixtures.Wide) -> None:
+    def __init__(self, run: Run, clients: Clients, key: str, name: str) -> None:
         self.run = run
-        self.path = f"/api/v1/businesses/{wide.slug}/bookings"
-        self.clients = Clients(wide)
+        self.clients = clients
+        self.key = key
+        self.name = name
         hint = os.environ.get("BENCH_BOOKING_RPS")
         self.rate = float(hint) if hint else 0.0  # 0: probe it
 
     def warm_up(self, base: str) -> None:
         gen = self.run.gen
-        url = base + self.path
         probe_seconds = max(self.run.warmup, 2.0)
         if not gen.wrk:
             count = max(50, gen.fallback_requests // 5)
@@ -224,15 +273,16 @@ class Bookings:
             count = gen.posts_needed(self.rate * 2, probe_seconds)
         else:
             count = 400
-        posts = self.clients.take(1 + count)
-        _consent(base, posts)
-        sanity, posts = posts[0], posts[1:]
-        headers = {"Authorization": sanity[0], "Content-Type": "application/json"}
-        _check(httpx.post(url, content=sanity[1].encode(), headers=headers), 201, "booking")
-        warm = gen.measure("booking warm-up", url, posts, seconds=probe_seconds)
+        lines = self.clients.take(1 + count)
+        _consent(base, lines)
+        sanity, lines = lines[0], lines[1:]
+        headers = {"Authorization": sanity[3], "Content-Type": "application/json"}
+        _check(httpx.post(base + sanity[2], content=sanity[5].encode(), headers=headers),
+               201, "booking")  # fmt: skip
+        warm = gen.measure(f"{self.key} warm-up", base, lines=lines, seconds=probe_seconds)
         if gen.wrk and not self.rate:
             # all used up: then the probe gives only a lower bound, so count every request sent
-            used_up = warm.sent >= len(posts) - gen.threads
+            used_up = warm.sent >= len(lines) - gen.threads
             self.rate = warm.sent / warm.seconds if used_up else warm.rps
 
     def measure(self, base: str) -> None:
@@ -242,10 +292,9 @@ class Bookings:
             count = gen.posts_needed(max(self.rate, 20.0) * 3) + 200
         else:
             count = gen.fallback_requests
-        posts = self.clients.take(count)
-        _consent(base, posts)
-        result = self.run.measure("booking", "app: POST booking (new client, free slot)",
-                                  base + self.path, posts, warm=False)  # fmt: skip
+        lines = self.clients.take(count)
+        _consent(base, lines)
+        result = self.run.measure(self.key, self.name, base, lines=lines, warm=False)
         self.rate = max(self.rate, result.rps)
 
 
@@ -269,17 +318,94 @@ def _check_calendar(url: str, desk: fixtures.Calendar) -> None:
         raise RuntimeError(f"day calendar: {drawn} bookings drawn, {desk.bookings} booked")
 
 
+def _spread(shops: Platform) -> dict[str, list[Line]]:
+    """The platform's read requests, over every business (shuffled with a fixed seed): the bare
+    page of each business's data, availability of a day, the Mini App business and service
+    pages, and each owner's day calendar."""
+    rng = random.Random(17)
+    days = [shops.day + timedelta(days=i) for i in range(7)]
+    reads: dict[str, list[Line]] = {k: [] for k in ("bare", "availability", "page", "service",
+                                                   "calendar")}  # fmt: skip
+    for shop in shops.shops:
+        reads["bare"].append(("read", "GET", f"/page?business={shop.business_id}", "", "", ""))
+        reads["page"].append(("read", "GET", f"/app/b/{shop.slug}", "", "", ""))
+        reads["calendar"].append(("read", "GET", f"/dashboard/calendar?date={shops.day}&view=day",
+                                  "", shop.cookie, ""))  # fmt: skip
+        for service_id in shop.service_ids:
+            reads["service"].append(("read", "GET", f"/app/b/{shop.slug}/s/{service_id}",
+                                     "", "", ""))  # fmt: skip
+            for day in days:
+                reads["availability"].append((
+                    "read", "GET",
+                    f"/api/v1/businesses/{shop.slug}/availability?service={service_id}"
+                    f"&date_from={day}&date_to={day}&staff=any", "", "", "",
+                ))  # fmt: skip
+    for lines in reads.values():
+        rng.shuffle(lines)
+    return reads
+
+
+def _check_spread(base: str, reads: dict[str, list[Line]], shops: Platform) -> None:
+    """Every kind of platform request answers 200 with what it should show (not a redirect or
+    an empty page, which wrk would count as an answer)."""
+    _kind, _verb, path, _auth, cookie, _body = reads["calendar"][0]
+    drawn = _check(httpx.get(base + path, headers={"Cookie": cookie}), 200,
+                   "platform calendar").text.count('class="cal-block ')  # fmt: skip
+    if drawn != shops.per_day:
+        raise RuntimeError(f"platform calendar: {drawn} bookings drawn, {shops.per_day} booked")
+    free = _check(httpx.get(base + reads["availability"][0][2]), 200, "availability").json()
+    if not free["slots"]:
+        raise RuntimeError("platform availability: no free slots")
+    for kind in ("page", "service"):
+        _check(httpx.get(base + reads[kind][0][2]), 200, f"platform {kind}")
+
+
+def _bare_spread(run: Run, bare: Server, shops: Platform, reads: dict[str, list[Line]],
+                 first: bool) -> None:  # fmt: skip
+    inserts: list[Line] = [
+        ("insert", "POST", f"/insert-audited?business={shop.business_id}", "", "", "")
+        for shop in shops.shops
+    ]
+    if first:
+        page = _check(httpx.get(bare.url + reads["bare"][0][2]), 200, "bare business page").text
+        if page.count('class="card"') != 18:
+            raise RuntimeError("bare business page: not the business's 8 services and 10 masters")
+        _check(httpx.post(bare.url + inserts[0][2]), 201, "bare audited insert, spread")
+    n = len(shops.shops)
+    run.measure("bare_page_spread", f"bare: page of a business's data, {n} businesses",
+                bare.url, lines=reads["bare"])  # fmt: skip
+    run.measure("bare_audited_spread", f"bare: audited INSERT, {n} businesses' chains",
+                bare.url, lines=inserts)  # fmt: skip
+
+
+def _app_spread(run: Run, app: Server, reads: dict[str, list[Line]], bookings: Bookings) -> None:
+    n = len(reads["page"])
+    run.measure("availability_spread", f"app: GET availability, {n} businesses", app.url,
+                lines=reads["availability"])  # fmt: skip
+    run.measure("page_spread", f"app: GET /app/b/<slug>, {n} businesses", app.url,
+                lines=reads["page"])  # fmt: skip
+    run.measure("service_spread", f"app: GET /app/b/<slug>/s/<id> (times), {n} businesses",
+                app.url, lines=reads["service"])  # fmt: skip
+    run.measure("calendar_spread", f"app: GET /dashboard/calendar, {n} owners", app.url,
+                lines=reads["calendar"])  # fmt: skip
+    bookings.warm_up(app.url)
+    bookings.measure(app.url)
+
+
 def _http(
     run: Run,
     db: fixtures.BenchDatabase,
     salon: fixtures.Salon,
     wide: fixtures.Wide,
     desk: fixtures.Calendar,
+    shops: Platform,
 ) -> Bookings:
-    """Rounds of: the baseline server (plain, page, calendar-shaped page, insert), then the app
-    (availability, page, day calendar and its live poll, booking). Only one of them runs at a time, so the benchmark never holds more database
-    connections than the app alone (2 workers x (10 + 10 overflow)) on a server that may be
-    shared; the rounds give each ratio several pairs taken a minute apart at most."""
+    """Rounds of: the baseline server (plain, page, calendar-shaped page, insert, and the
+    platform's page and audited insert over every business), then the app (the platform's
+    requests over every business, then the one-salon hot spot: availability, page, day calendar
+    and its live poll, booking). Only one of them runs at a time, so the benchmark never holds
+    more database connections than the app alone (2 workers x (10 + 10 overflow)) on a server
+    that may be shared; the rounds give each ratio several pairs taken minutes apart at most."""
     from app.db.urls import to_libpq
 
     stock = os.environ.get("BENCH_SERVER", "nodelay") == "uvicorn"
@@ -290,7 +416,11 @@ def _http(
         "DATABASE_URL": db.owner, "DATABASE_APP_URL": db.app, "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
         "SECRET_KEY": SECRET_KEY, "POZAPISI_ENV": "test", "LOG_LEVEL": "WARNING",
     })  # fmt: skip
-    bookings = Bookings(run, wide)
+    bookings = Bookings(run, Clients.of_wide(wide), "booking",
+                        "app: POST booking, one business (hot spot)")  # fmt: skip
+    spread_bookings = Bookings(run, Clients.of_platform(shops), "booking_spread",
+                               f"app: POST booking, {len(shops.shops)} businesses")  # fmt: skip
+    reads = _spread(shops)
     _say(f"  load: {run.gen.description}; warm-up {run.warmup:g} s before each measurement")
     for number in range(1, run.rounds + 1):
         _say(f"  round {number}/{run.rounds}, load average {_loadavg()}")
@@ -299,6 +429,7 @@ def _http(
                 _check(httpx.get(bare.url + "/page"), 200, "bare page")
                 _check(httpx.post(bare.url + "/insert"), 201, "bare insert")
                 _check(httpx.post(bare.url + "/insert-audited"), 201, "bare audited insert")
+            _bare_spread(run, bare, shops, reads, number == 1)
             run.measure("plain", "bare: plain text", bare.url + "/plain")
             run.measure("bare_page", "bare: asyncpg SELECT 20 rows + Jinja page",
                         bare.url + "/page")  # fmt: skip
@@ -316,6 +447,9 @@ def _http(
             run.measure("bare_audited", "bare: audited INSERT (+ outbox row, audit entry)",
                         bare.url + "/insert-audited", method="POST")  # fmt: skip
         with _serving(*app_args, launcher, "/healthz") as app:
+            if number == 1:
+                _check_spread(app.url, reads, shops)
+            _app_spread(run, app, reads, spread_bookings)
             availability = (
                 f"{app.url}/api/v1/businesses/{salon.slug}/availability?"
                 f"service={salon.service_id}&date_from={salon.day}&date_to={salon.day}&staff=any"
@@ -369,18 +503,44 @@ def _ratios(run: Run, top: str, bottom: str) -> list[float]:
     return [a.rps / b.rps for a, b in pairs if b.rps]
 
 
-# the pinned summary (issue 17): `TARGET <name> <value> <target> met|missed`, one line each
-TARGETS = [("dashboard_calendar_vs_bare", "calendar", "bare_page", CALENDAR_TARGET)]
+# the pinned summary (issue 17): `TARGET <name> <value> <target> met|missed`, one line each.
+# (name, numerator, denominator, target): a ratio of req/s in the same run, at least target
+RATIO_TARGETS = [
+    ("booking_vs_audited_insert", "booking_spread", "bare_audited_spread", 0.60),
+    ("miniapp_business_page_vs_bare", "page_spread", "bare_page_spread", 0.50),
+    ("miniapp_service_page_vs_bare", "service_spread", "bare_page_spread", 0.50),
+    ("availability_vs_bare", "availability_spread", "bare_page_spread", 0.75),
+    ("dashboard_calendar_vs_bare", "calendar_spread", "bare_page_spread", CALENDAR_TARGET),
+]
+BOOKING_P99_TARGET_MS = 100.0  # booking over 100 businesses at 50 connections
+CLINIC_TARGET_MS = 10.0  # the slot engine, 50 masters x 60 days, median
+MIXED_P99_TARGET_MS = 150.0  # make loadtest's mixed traffic at 50 connections, no faults
 
 
-def _target_lines(run: Run) -> list[str]:
+def _verdict(name: str, value: float, target: float, *, at_most: bool = False, digits: int = 2
+             ) -> str:  # fmt: skip
+    met = value <= target if at_most else value >= target
+    return f"TARGET {name} {value:.{digits}f} {target:.{digits}f} {'met' if met else 'missed'}"
+
+
+def _target_lines(run: Run, clinic: dict[str, float | int] | None,
+                  mixed_p99_ms: float | None) -> list[str]:  # fmt: skip
     lines = []
-    for name, top, bottom, target in TARGETS:
+    for name, top, bottom, target in RATIO_TARGETS:
         values = _ratios(run, top, bottom)
         if values:
-            value = statistics.median(values)
-            verdict = "met" if value >= target else "missed"
-            lines.append(f"TARGET {name} {value:.2f} {target:.2f} {verdict}")
+            lines.append(_verdict(name, statistics.median(values), target))
+    booked = run.results.get("booking_spread")
+    if booked:
+        p99 = _median_result(booked).p99_ms
+        lines.append(_verdict("booking_p99_ms", p99, BOOKING_P99_TARGET_MS, at_most=True,
+                              digits=1))  # fmt: skip
+    if clinic:
+        lines.append(_verdict("slot_engine_clinic_median_ms", float(clinic["median_ms"]),
+                              CLINIC_TARGET_MS, at_most=True, digits=1))  # fmt: skip
+    if mixed_p99_ms is not None:
+        lines.append(_verdict("loadtest_p99_ms", mixed_p99_ms, MIXED_P99_TARGET_MS,
+                              at_most=True, digits=1))  # fmt: skip
     return lines
 
 
@@ -418,7 +578,11 @@ def _live_report(run: Run, line: str) -> None:
 
 
 def _report(
-    run: Run, slot: dict[str, float | int], setting: str, db_floor: dict[str, float] | None
+    run: Run,
+    slot: dict[str, float | int],
+    clinic: dict[str, float | int],
+    setting: str,
+    db_floor: dict[str, float] | None,
 ) -> None:
     width = 104
     line = "-" * width
@@ -433,6 +597,10 @@ def _report(
     _say("(a) slot engine: 10 masters x 30 days, one find_slots call")
     _say(f"    median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms ({slot['slots']} slots)"
          f"    target: median < {SLOT_TARGET_MS:g} ms -> {verdict}")  # fmt: skip
+    verdict = "ok" if float(clinic["median_ms"]) < CLINIC_TARGET_MS else "MISSED"
+    _say("    a clinic: 50 masters x 60 days, one find_slots call")
+    _say(f"    median {clinic['median_ms']} ms, p99 {clinic['p99_ms']} ms "
+         f"({clinic['slots']} slots)    target: median < {CLINIC_TARGET_MS:g} ms -> {verdict}")  # fmt: skip
     _say(line)
     _say(f"(b) HTTP: {run.gen.description}; 2 uvicorn workers per server; 127.0.0.1")
     rounds = max((len(v) for v in run.results.values()), default=0)
@@ -483,7 +651,9 @@ def main() -> int:
 
     _say("(a) slot engine: bench.slots.run() …")
     slot = slots.run(env_int("BENCH_SLOT_REPEATS", 200))
-    _say(f"  median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms")
+    _say(f"  salon 10 x 30: median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms")
+    clinic = slots.run(env_int("BENCH_SLOT_REPEATS", 200) // 2, slots.CLINIC)
+    _say(f"  clinic 50 x 60: median {clinic['median_ms']} ms, p99 {clinic['p99_ms']} ms")
 
     wrk, note = ensure_wrk()
     gen = LoadGenerator(
@@ -501,13 +671,18 @@ def main() -> int:
     _say("(b) HTTP: preparing a fresh database …")
     db = asyncio.run(fixtures.open_database())
     db_floor: dict[str, float] | None = None
+    mixed_p99_ms: float | None = None
     try:
         _say(f"  database {db.name} on the {db.kind} PostgreSQL server")
         asyncio.run(fixtures.create_bare_tables(db.owner))
         salon = asyncio.run(fixtures.create_salon(db.owner))
         wide = asyncio.run(fixtures.create_wide(db.owner))
         desk = asyncio.run(fixtures.create_calendar(db.owner, SECRET_KEY))
-        booked = _http(run, db, salon, wide, desk)
+        started = time.perf_counter()
+        shops = asyncio.run(create_platform(db.owner, SECRET_KEY, businesses=BUSINESSES))
+        _say(f"  platform: {len(shops.shops)} businesses, {shops.bookings:,} bookings seeded in "
+             f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+        booked = _http(run, db, salon, wide, desk, shops)
         _say("(b2) a booking's database work alone …")
         db_floor = asyncio.run(
             floor.run(db, wide, booked.clients.used, seconds=seconds,
@@ -523,7 +698,7 @@ def main() -> int:
         f"command: make bench (.venv/bin/python -m bench); BENCH_SECONDS={seconds:g}, "
         f"BENCH_ROUNDS={run.rounds}, BENCH_SERVER={server}; database: {db.kind} PostgreSQL"
     )
-    _report(run, slot, setting, db_floor)
+    _report(run, slot, clinic, setting, db_floor)
 
     try:
         _say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
@@ -534,7 +709,7 @@ def main() -> int:
             f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
         )
     finally:  # the pinned summary ends the output, also when (c) fails
-        for target in _target_lines(run):
+        for target in _target_lines(run, clinic, mixed_p99_ms):
             _say(target)
     return 0
 

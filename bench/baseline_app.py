@@ -5,6 +5,8 @@ Run by ``python -m bench`` under uvicorn (``bench.baseline_app:create_app --fact
 
 * ``GET /plain`` — a plain-text response, no database;
 * ``GET /page`` — asyncpg ``SELECT`` of 20 rows rendered by a Jinja template with a loop;
+  ``GET /page?business=<id>`` the same on the platform's data (``bench/platform.py``): that
+  business's 8 services and 10 masters, 18 rows, in one statement;
 * ``POST /insert`` — one INSERT into a table with a gist exclusion constraint
   (``int8range(resource_id, resource_id, '[]') WITH =, period WITH &&``), in its own
   transaction. Each request books a range no other request overlaps: the resource is this
@@ -13,7 +15,8 @@ Run by ``python -m bench`` under uvicorn (``bench.baseline_app:create_app --fact
   in the same transaction: an outbox row and an entry on the hash-chained audit log (the app's
   ``audit_append``, with its per-chain advisory lock), in one statement. Booking creation does
   this and more (consent, client card, cap, idempotency, schedule check), so this is the least
-  a booking can cost with no app around it;
+  a booking can cost with no app around it. ``?business=<id>`` appends to that business's
+  audit chain instead of the platform's (the per-chain lock then spreads as the app's does);
 * ``GET /calendar?business=&day=`` — a calendar-shaped page with nothing else: the day's
   masters and bookings (with client names) in two asyncpg statements, drawn by a Jinja
   template as the dashboard's day grid (a column per master, a row per quarter hour from 09:00
@@ -54,7 +57,13 @@ _INSERT = (
     "INSERT INTO bench_slots (resource_id, period) VALUES ($1, tstzrange($2, $3, '[)')) "
     "RETURNING id"
 )
-_INSERT_AUDITED = "SELECT bench_insert_audited($1, $2, $3)"
+_INSERT_AUDITED = "SELECT bench_insert_audited($1, $2, $3, $4)"
+_BUSINESS_PAGE = (
+    "(SELECT id, name ->> 'ru' AS name, duration_min AS minutes, price_tiyn / 100 AS price "
+    "FROM services WHERE business_id = $1 ORDER BY sort_order) UNION ALL "
+    "(SELECT id, name, 0, 0 FROM staff WHERE business_id = $1 ORDER BY sort_order) LIMIT 20"
+)
+_SPREAD = 1_000_000  # resource ids of a business: business_id * _SPREAD + pid
 _STAFF = (
     "SELECT id, name FROM staff WHERE business_id = $1 AND archived_at IS NULL "
     "ORDER BY sort_order, id"
@@ -95,8 +104,11 @@ def create_app() -> Litestar:
         return "Hello, World!"
 
     @get("/page")
-    async def page() -> Template:
-        rows = await state["pool"].fetch(_SELECT)
+    async def page(business: int | None = None) -> Template:
+        if business is None:
+            rows = await state["pool"].fetch(_SELECT)
+        else:
+            rows = await state["pool"].fetch(_BUSINESS_PAGE, business)
         return Template("bare_page.html", context={"title": "Bare page", "items": rows})
 
     @get("/calendar")
@@ -134,10 +146,11 @@ def create_app() -> Litestar:
         return Response({"id": new_id}, status_code=201)
 
     @post("/insert-audited", status_code=201)
-    async def insert_audited() -> Response[dict[str, int]]:
+    async def insert_audited(business: int | None = None) -> Response[dict[str, int]]:
         start = _EPOCH + next(counter) * _HOUR
+        resource = state["resource"] + (business or 0) * _SPREAD
         new_id = await state["pool"].fetchval(
-            _INSERT_AUDITED, state["resource"], start, start + _HOUR
+            _INSERT_AUDITED, resource, start, start + _HOUR, business
         )
         return Response({"id": new_id}, status_code=201)
 

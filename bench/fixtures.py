@@ -164,7 +164,8 @@ CREATE TABLE bench_outbox (
     status text NOT NULL DEFAULT 'pending'
 );
 CREATE INDEX bench_outbox_due ON bench_outbox (scheduled_at) WHERE status = 'pending';
-CREATE FUNCTION bench_insert_audited(p_resource bigint, p_start timestamptz, p_end timestamptz)
+CREATE FUNCTION bench_insert_audited(p_resource bigint, p_start timestamptz, p_end timestamptz,
+                                     p_business bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_id bigint;
@@ -173,7 +174,7 @@ BEGIN
   VALUES (p_resource, tstzrange(p_start, p_end, '[)')) RETURNING id INTO v_id;
   INSERT INTO bench_outbox (slot_id, idempotency_key, payload, scheduled_at)
   VALUES (v_id, 'slot.create:' || v_id, jsonb_build_object('slot', v_id), now());
-  PERFORM audit_append(NULL, NULL, 'system', 'bench.slot.create', 'bench_slot', v_id, NULL,
+  PERFORM audit_append(p_business, NULL, 'system', 'bench.slot.create', 'bench_slot', v_id, NULL,
                        jsonb_build_object('resource', p_resource, 'start', p_start, 'end', p_end),
                        NULL, NULL, NULL);
   RETURN v_id;

@@ -31,6 +31,10 @@ HOST = "127.0.0.1"
 
 # (Authorization header value, JSON body) of one POST
 PostRequest = tuple[str, str]
+# (kind, method, path, Authorization, Cookie, body) of one request of a measurement spread over
+# many addresses (many businesses); the last three may be empty (wrk_script.lua's six fields).
+# A "book" line is a booking and must be sent at most once; other lines may be sent again.
+Line = tuple[str, str, str, str, str, str]
 
 
 @dataclass
@@ -225,20 +229,27 @@ class LoadGenerator:
         seconds: float | None = None,
         headers: dict[str, str] | None = None,
         connections: int | None = None,
+        lines: Sequence[Line] | None = None,
     ) -> LoadResult:
-        """One measurement: ``posts`` (each sent at most once) or a bodiless ``method``, with
+        """One measurement: ``posts`` (each sent at most once), ``lines`` (requests to paths
+        under ``url``, cycled; "book" lines sent at most once) or a bodiless ``method``, with
         ``headers`` on every request (a session cookie, say), from ``connections`` (default:
         the generator's)."""
         seconds = seconds or self.seconds
         connections = connections or self.connections
         if self.wrk:
-            return self._wrk(name, url, posts, method, seconds, headers or {}, connections)
-        total = min(self.fallback_requests, len(posts)) if posts else self.fallback_requests
+            return self._wrk(
+                name, url, posts, method, seconds, headers or {}, connections, lines or ()
+            )
+        total = self.fallback_requests
+        if posts or any(line[0] == "book" for line in lines or ()):
+            total = min(total, len(posts or lines or ()))
         if seconds < self.seconds:  # a warm-up
             total = max(50, total // 5)
         load = python_load(
-            name, url, posts, total=total, concurrency=connections, method=method, headers=headers
-        )
+            name, url, posts, total=total, concurrency=connections, method=method,
+            headers=headers, lines=lines,
+        )  # fmt: skip
         return asyncio.run(load)
 
     def _wrk(
@@ -250,6 +261,7 @@ class LoadGenerator:
         seconds: float,
         headers: dict[str, str],
         connections: int,
+        lines: Sequence[Line] = (),
     ) -> LoadResult:
         assert self.wrk is not None
         args = [
@@ -261,12 +273,12 @@ class LoadGenerator:
         args.append(url)
         requests_file = None
         try:
-            if posts:
+            if posts or lines:
                 with tempfile.NamedTemporaryFile(
                     "w", prefix="bench-posts-", suffix=".tsv", delete=False, encoding="utf-8"
                 ) as handle:
-                    for auth, body in posts:
-                        handle.write(f"{auth}\t{body}\n")
+                    for request in posts or lines:
+                        handle.write("\t".join(request) + "\n")
                 requests_file = handle.name
                 args += ["--", requests_file, str(self.threads)]
             elif method != "GET":
@@ -319,8 +331,9 @@ class LoadGenerator:
             if sample:
                 described.append(f"e.g. {sample.group(1)[:160]}")
             result.first_error = ", ".join(described)
-        if posts and sent > len(posts) - self.threads:
-            reused = f"{sent} requests but only {len(posts)} distinct bodies: some sent twice"
+        once = posts or [line for line in lines if line[0] == "book"]
+        if once and sent > len(once) - self.threads:
+            reused = f"{sent} requests but only {len(once)} distinct bodies: some sent twice"
             result.first_error = f"{result.first_error}; {reused}" if errors else reused
         return result
 
@@ -335,9 +348,10 @@ async def python_load(
     method: str = "GET",
     expect: tuple[int, ...] = (200, 201, 204),
     headers: dict[str, str] | None = None,
+    lines: Sequence[Line] | None = None,
 ) -> LoadResult:
-    """Send ``total`` requests (the POSTs in order, else bodiless ``method`` requests, with
-    ``headers``) with ``concurrency`` in flight."""
+    """Send ``total`` requests (the POSTs in order, else the ``lines`` in turn, else bodiless
+    ``method`` requests, with ``headers``) with ``concurrency`` in flight."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     ok = errors = 0
@@ -351,7 +365,19 @@ async def python_load(
             for index in next_index:
                 started = time.perf_counter()
                 try:
-                    if posts:
+                    if lines:
+                        _kind, verb, path, auth, cookie, body = lines[index % len(lines)]
+                        sent = {**(headers or {})}
+                        if auth:
+                            sent["Authorization"] = auth
+                        if cookie:
+                            sent["Cookie"] = cookie
+                        if body:
+                            sent["Content-Type"] = "application/json"
+                        response = await client.request(
+                            verb, url + path, content=body.encode() or None, headers=sent
+                        )
+                    elif posts:
                         auth, body = posts[index]
                         response = await client.post(
                             url,

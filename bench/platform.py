@@ -34,8 +34,9 @@ ZONE = "Asia/Almaty"
 MASTERS = 10
 CLIENTS = 200
 DAYS_BACK, DAYS_AHEAD = 15, 14  # the seeded month: [today - 15, today + 14]
-# the free days for booking requests start after the month, up to the horizon
-FREE_FIRST_OFFSET, FREE_DAYS = DAYS_AHEAD + 2, 300
+# the free days for booking requests start after the month and end before the horizon (the
+# default 60 days: the Mini App's service page shows that many days of times)
+FREE_FIRST_OFFSET, FREE_DAYS = DAYS_AHEAD + 2, 40
 FREE_STEP_MIN = 30  # the 30-minute service on a 30-minute grid
 # (name ru, kk, en, minutes, price in tenge); the 30-minute one is first (booking requests)
 SERVICES = [
@@ -102,9 +103,8 @@ class Platform:
 
 _SEED = """
 WITH made AS (
-  INSERT INTO businesses (slug, name, timezone, observe_public_holidays, horizon_days,
-                          min_notice_min, slot_step_min, setup_done_at)
-  SELECT $1 || lpad(i::text, 3, '0'), 'Салон ' || i, $2, false, 366, 0, 15, now()
+  INSERT INTO businesses (slug, name, timezone, observe_public_holidays, setup_done_at)
+  SELECT $1 || lpad(i::text, 3, '0'), 'Салон ' || i, $2, false, now()
     FROM generate_series(1, $3) i
   RETURNING id, slug
 ), masters AS (

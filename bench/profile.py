@@ -1,6 +1,6 @@
 """CPU per request, in process: where the HTTP benchmark's time goes, without a server or wrk.
 
-``python -m bench.profile [availability|booking|page|calendar|poll|bare] [--cprofile]`` builds the app on a fresh
+``python -m bench.profile [availability|booking|page|calendar|poll|platform|bare] [--cprofile]`` builds the app on a fresh
 benchmark database (``bench/fixtures.py``), sends requests one after another through
 ``httpx.ASGITransport`` and prints the CPU time (``time.process_time``) per request. With
 ``--cprofile`` it prints the 30 costliest functions too. Counts only this process: the database
@@ -22,6 +22,7 @@ import msgspec
 
 from bench import fixtures
 from bench.__main__ import BOT_TOKEN, SECRET_KEY, Clients
+from bench.http import Line
 
 REQUESTS = int(os.environ.get("BENCH_PROFILE_REQUESTS", "400"))
 
@@ -173,12 +174,12 @@ async def main(which: list[str], profile: bool) -> None:
                 await _measure("calendar poll, unchanged (204)", poll_unchanged, profile)
                 await _measure("calendar poll, changed (the grid)", poll_changed, profile)
             if "booking" in which:
-                posts = Clients(wide).take(20 + REQUESTS)
+                posts = Clients.of_wide(wide).take(20 + REQUESTS)
                 policy = msgspec.json.decode((await client.request("GET", "/api/v1/policy"))[1])
                 consent = msgspec.json.encode(
                     {"policy_version": policy["version"], "purposes": policy["purposes"]}
                 )
-                for auth, _body in posts:
+                for _kind, _verb, _path, auth, _cookie, _body in posts:
                     answer = await client.request(
                         "POST", "/api/v1/me/consent", consent,
                         headers={"Authorization": auth, "Content-Type": "application/json"},
@@ -187,7 +188,7 @@ async def main(which: list[str], profile: bool) -> None:
                 path = f"/api/v1/businesses/{wide.slug}/bookings"
 
                 async def book(index: int) -> None:
-                    auth, body = posts[index]
+                    _kind, _verb, _path, auth, _cookie, body = posts[index]
                     response = await client.request(
                         "POST", path, body.encode(),
                         headers={"Authorization": auth, "Content-Type": "application/json"},
@@ -195,6 +196,21 @@ async def main(which: list[str], profile: bool) -> None:
                     assert response[0] == 201, response
 
                 await _measure("booking", book, profile)
+            if "platform" in which:  # the platform's reads, spread over its businesses
+                from bench.__main__ import _spread
+                from bench.platform import create_platform
+
+                shops = await create_platform(db.owner, SECRET_KEY)
+                for kind, lines in _spread(shops).items():
+                    if kind == "bare":
+                        continue
+
+                    async def read(index: int, lines: list[Line] = lines) -> None:
+                        _kind, verb, target, _auth, cookie, _body = lines[index % len(lines)]
+                        response = await client.request(verb, target, headers={"Cookie": cookie})
+                        assert response[0] == 200, response
+
+                    await _measure(f"platform {kind}", read, profile)
         if "bare" in which:
             from app.db.urls import to_libpq
             from bench import baseline_app
@@ -228,5 +244,5 @@ async def main(which: list[str], profile: bool) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    everything = ["availability", "page", "calendar", "poll", "booking", "bare"]
+    everything = ["availability", "page", "calendar", "poll", "booking", "platform", "bare"]
     asyncio.run(main(args or everything, "--cprofile" in sys.argv))
