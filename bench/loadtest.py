@@ -30,7 +30,9 @@ app already running, for ``make bench``'s target line.
 Environment: LOADTEST_BUSINESSES (100), LOADTEST_CONNECTIONS (50), LOADTEST_THREADS (2),
 LOADTEST_SECONDS (20), LOADTEST_FAULT_SECONDS (30), LOADTEST_HORIZON_DAYS (60, the app's
 default booking horizon; 0 keeps the seed's 366 days, which makes the service page draw a year
-of times), LOADTEST_EACH (seconds: first load each kind of read alone; 0, off),
+of times), LOADTEST_LEASE_SECONDS (20: the workers' NOTIFY_LEASE_SECONDS, after which the
+rows the killed worker had claimed are sent by the others; production's default is 60),
+LOADTEST_EACH (seconds: first load each kind of read alone; 0, off),
 BENCH_NO_WRK=1 (the Python client instead).
 """
 
@@ -697,6 +699,7 @@ def main() -> int:
     seconds = env_float("LOADTEST_SECONDS", 20)
     fault_seconds = env_float("LOADTEST_FAULT_SECONDS", 30)
     horizon = env_int("LOADTEST_HORIZON_DAYS", 60)  # 0: the seed's 366
+    lease = env_float("LOADTEST_LEASE_SECONDS", 20)
     wrk, note = ensure_wrk()
     tool = f"wrk -t{threads} -c{connections}" if wrk else f"Python client ({note})"
     _say(f"make loadtest: {businesses} businesses, {connections} connections, {tool}; "
@@ -729,6 +732,9 @@ def main() -> int:
             **base_env, "POZAPISI_ENV": "test", "LOG_LEVEL": "WARNING", "SECRET_KEY": SECRET_KEY,
             "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": stub.telegram_url,
             "PUBLIC_BASE_URL": "https://app.pozapisi.test", "DATABASE_URL": db.owner,
+            # what the killed worker had claimed comes back when its lease runs out: shorter
+            # than the 60 s default so that the run waits for it less
+            "NOTIFY_LEASE_SECONDS": str(lease),
         }  # fmt: skip
         workers = Workers(env)
         workers.start()
