@@ -303,6 +303,29 @@ async def test_service_names_follow_the_telegram_language(client, owner_db):
     assert [s["name"] for s in response.json()["services"]] == ["Стрижка", "Брови"]
 
 
+async def test_services_leave_out_archived_services_masters_and_businesses(client, owner_db):
+    business = await new_business(owner_db)
+    url = f"/api/v1/businesses/{business.slug}/services"
+    first, second = business.staff_ids[:2]
+    await owner_db.execute(
+        text("UPDATE services SET archived_at = now() WHERE id = :s"),
+        {"s": business.short_service_id},
+    )
+    await owner_db.execute(text("UPDATE staff SET archived_at = now() WHERE id = :m"), {"m": first})
+    await owner_db.commit()
+    body = (await client.get(url)).json()
+    assert [(s["id"], s["staff_ids"]) for s in body["services"]] == [
+        (business.service_id, [m for m in business.staff_ids if m != first])
+    ]
+    assert second in body["services"][0]["staff_ids"]
+
+    await owner_db.execute(
+        text("UPDATE businesses SET archived_at = now() WHERE slug = :s"), {"s": business.slug}
+    )
+    await owner_db.commit()
+    assert_error(await client.get(url), 404, "not_found")
+
+
 async def test_services_of_unknown_business_is_404(client):
     assert_error(await client.get("/api/v1/businesses/no-such-salon/services"), 404, "not_found")
     assert_error(await client.get("/api/v1/businesses/%27%22;--/services"), 404, "not_found")
