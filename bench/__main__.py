@@ -156,6 +156,7 @@ class Run:
         self.rounds = rounds
         self.results: dict[str, list[LoadResult]] = {}
         self.polls: list[live.PollStats] = []  # the background pollers', one per round
+        self.mixed: list[Any] = []  # make loadtest's mixed traffic (bench.loadtest.Mixed)
 
     def measure(
         self,
@@ -392,6 +393,21 @@ def _app_spread(run: Run, app: Server, reads: dict[str, list[Line]], bookings: B
     bookings.measure(app.url)
 
 
+def _mixed(run: Run, app: Server, shops: Platform, clients: Clients) -> None:
+    """``make loadtest``'s mixed traffic (no faults) against this app, its bookings on free
+    slots the benchmark's own bookings have not taken."""
+    from bench import loadtest
+
+    mixed_clients = loadtest.Clients(shops, bot_token=BOT_TOKEN)
+    mixed_clients.used = clients.used + 1  # past every slot taken so far
+    result = loadtest.mixed(app.url, shops, mixed_clients, run.gen.seconds,
+                            run.gen.connections, wrk=run.gen.wrk, threads=run.gen.threads)  # fmt: skip
+    clients.used = mixed_clients.used
+    run.mixed.append(result)
+    _say(f"  {'app: mixed traffic (make loadtest), no faults':<50} {result.rps:>9,.0f} req/s"
+         f"  (p99 {result.p99_ms:.0f} ms; {result.line().split('; ', 1)[1]})")  # fmt: skip
+
+
 def _http(
     run: Run,
     db: fixtures.BenchDatabase,
@@ -450,6 +466,7 @@ def _http(
             if number == 1:
                 _check_spread(app.url, reads, shops)
             _app_spread(run, app, reads, spread_bookings)
+            _mixed(run, app, shops, spread_bookings.clients)
             availability = (
                 f"{app.url}/api/v1/businesses/{salon.slug}/availability?"
                 f"service={salon.service_id}&date_from={salon.day}&date_to={salon.day}&staff=any"
@@ -671,7 +688,6 @@ def main() -> int:
     _say("(b) HTTP: preparing a fresh database …")
     db = asyncio.run(fixtures.open_database())
     db_floor: dict[str, float] | None = None
-    mixed_p99_ms: float | None = None
     try:
         _say(f"  database {db.name} on the {db.kind} PostgreSQL server")
         asyncio.run(fixtures.create_bare_tables(db.owner))
@@ -709,6 +725,7 @@ def main() -> int:
             f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
         )
     finally:  # the pinned summary ends the output, also when (c) fails
+        mixed_p99_ms = statistics.median(m.p99_ms for m in run.mixed) if run.mixed else None
         for target in _target_lines(run, clinic, mixed_p99_ms):
             _say(target)
     return 0
