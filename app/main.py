@@ -40,6 +40,7 @@ from app.routes import (
 from app.routes import dashboard as dashboard_routes
 from app.routes import ops as ops_routes
 from app.routes.api_docs import ApiDocsPage
+from app.routes.dashboard.calendar import quarter_refs
 from app.routes.dashboard.setup import steps_bar
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.ical import ical_feed
@@ -76,6 +77,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
         fmt_datetime=i18n.fmt_datetime,
         localized=i18n.localized,
         in_zone=lambda moment, zone: moment.astimezone(ZoneInfo(zone)),
+        quarter_refs=quarter_refs,  # the calendar's empty quarter hours
     )
 
 
