@@ -827,6 +827,10 @@ def main() -> int:
             failed.append(
                 f"{errors_5xx} answers 5xx other than 503: {phase_a.sample or phase_b.sample}"
             )
+            logged = [line for line in server.tail(10**6).splitlines() if '"level":"error"' in line]
+            _say(f"  the app logged {len(logged)} errors; the first and the last:")
+            for line in logged[:1] + logged[-1:]:
+                _say(f"    {line[:3000]}")
         delivered = deliveries(db.owner, acknowledged, stub)
         _say(f"  notifications queued for now by the acknowledged bookings: {delivered.rows} "
              f"rows, {delivered.sent} sent, other {dict(delivered.other)}; to the "
