@@ -271,6 +271,16 @@ class Availability(msgspec.Struct, frozen=True):
 
 
 _decode_availability = msgspec.json.Decoder(Availability).decode
+# a copy the reader holds: the schedule version it is of, the document, the masters asked for
+Entry = tuple[int, SlotContext, list[int]]
+
+
+def sent(held: Entry | None) -> tuple[int, list[int] | None]:
+    """What a question sends of the copy it holds: its version and masters; (-1, None) for
+    none, which the database answers with the whole document."""
+    return (held[0], held[2]) if held else (-1, None)
+
+
 _AVAILABILITY = "SELECT pz_availability($1, $2, $3, $4, $5, $6, $7)::text"
 Key = tuple[str, int, int | None, date, date]
 
@@ -286,27 +296,32 @@ class AvailabilityReader:
     without asking the database whether it still holds.
 
     ``read`` does the round trip itself; a statement that embeds ``pz_availability`` (the
-    booking's ``pz_booking_context``) sends ``held(key)`` and hands the answer to ``absorb``.
+    booking's ``pz_booking_context``) sends the version of ``entry(key)`` and hands the answer
+    to ``absorb`` with that same entry: other requests of the worker run while the statement
+    is out, and may evict the copy or replace it with a newer one meanwhile.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._entries: OrderedDict[Key, tuple[int, SlotContext, list[int]]] = OrderedDict()
+        self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._zones: dict[str, tuple[int, str]] = {}  # slug: (version, time zone) last seen
+
+    def entry(self, key: Key) -> Entry | None:
+        """The copy held for ``key`` (version, context, masters), or None."""
+        return self._entries.get(key)
 
     def held(self, key: Key) -> tuple[int, list[int] | None]:
         """The version and masters of the copy held for ``key``; (-1, None) when none is."""
-        entry = self._entries.get(key)
-        return (entry[0], entry[2]) if entry else (-1, None)
+        return sent(self._entries.get(key))
 
     def zone_hint(self, slug: str) -> tuple[int, str] | None:
         """The time zone of the business as of the newest version seen, to guess a key's
         local date before asking; a copy of that version proves the guess right."""
         return self._zones.get(slug)
 
-    def absorb(self, key: Key, answer: Availability) -> SlotContext:
-        """The document ``answer`` completes: its whole context (now held for ``key``), or the
-        held copy with the fresh blocked ranges. The answer must be to ``held(key)``."""
+    def absorb(self, key: Key, answer: Availability, held: Entry | None) -> SlotContext:
+        """The document ``answer`` completes: its whole context (now held for ``key``), or
+        ``held`` — the copy whose version the question sent — with the fresh blocked ranges."""
         if answer.context is not None:
             context = answer.context
             slug, _service_id, staff_id, _from, _to = key
@@ -320,8 +335,10 @@ class AvailabilityReader:
             if seen is None or seen[0] <= answer.version:
                 self._zones[slug] = (answer.version, context.business.timezone)
             return context
-        held = self._entries.get(key)
-        assert held is not None and held[0] == answer.version  # only a held version matches
+        # the database answers "unchanged" only to the version it was sent
+        assert held is not None and held[0] == answer.version
+        if key not in self._entries:  # evicted while the question was out: still good
+            self._entries[key] = held
         context = held[1]
         if context.schedule is None:
             return context
@@ -342,14 +359,15 @@ class AvailabilityReader:
     ) -> SlotContext | None:
         """The document for one request; None when no live business has this slug."""
         key = (slug, service_id, staff_id, date_from, date_to)
-        version, staff = self.held(key)
+        held = self.entry(key)
+        version, staff = sent(held)
         raw = await db.fetchval(
             _AVAILABILITY, slug, service_id, staff_id, date_from, date_to, version, staff
         )
         if raw is None:
             self.forget(key)
             return None
-        return self.absorb(key, _decode_availability(raw))
+        return self.absorb(key, _decode_availability(raw), held)
 
 
 _readers: WeakKeyDictionary[Any, AvailabilityReader] = WeakKeyDictionary()

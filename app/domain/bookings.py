@@ -40,6 +40,7 @@ from app.domain.availability_reader import (
     Offer,
     availability_reader,
     build_query,
+    sent,
 )
 from app.domain.consent import REQUIRED_PURPOSES
 from app.domain.errors import (
@@ -490,7 +491,8 @@ async def _book(
     audit entry)."""
     check_request(wanted)
     key = _held_day_key(reader, slug, wanted.service_id, wanted.staff_id, wanted.start)
-    version, staff = reader.held(key) if key else (-1, None)
+    copy = reader.entry(key) if key else None  # kept: it may be evicted while we ask
+    version, staff = sent(copy)
     telegram = client.init if isinstance(client, ByTelegram) else None
     args = (
         slug, telegram.user.id if telegram else None,
@@ -535,7 +537,7 @@ async def _book(
             raise NotFound()
         context = found
     else:
-        context = reader.absorb(day_key, known.availability)
+        context = reader.absorb(day_key, known.availability, copy)
     if context.service is None or context.schedule is None:
         raise NotFound()
     offers = context.offer_map()
