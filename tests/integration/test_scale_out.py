@@ -46,13 +46,6 @@ from tests.support import redis_server as redis_support
 from tests.workers.provider_stub import ProviderStub
 
 RACERS = 50
-# SAQ's Redis sweep may refresh a relay job (ttl=-1) just as it is deleted on finishing, and logs
-# that with a traceback; the job had finished. Not about PgBouncer: left to SAQ.
-_SAQ_SWEEP_RACE = re.compile(
-    r"ERROR saq: Upkeep task failed unexpectedly\nTraceback.*?RuntimeError: Job<[^\n]*> doesn't "
-    r"exist\n",
-    re.S,
-)
 BOOKINGS = 24  # part (b): distinct clients, distinct slots, half through each app server
 SLOT_TIMES = (clock(9), clock(10, 15), clock(11, 30), clock(14), clock(15, 15), clock(16, 30))
 
@@ -188,7 +181,7 @@ def cluster(scale_db: DatabaseUrls) -> Iterator[Cluster]:
                 process.stop()
             stub.stop()
     for process in cluster.processes:
-        output = _SAQ_SWEEP_RACE.sub("", process.output())
+        output = redis_support.without_sweep_race(process.output())
         assert "Traceback" not in output, f"{process.name}:\n{output}"
 
 
