@@ -650,6 +650,12 @@ def _report(
             _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'>= ' + format(target, '.2f'):>8}"
                  f"   {verdict}")  # fmt: skip
     _live_report(run, line)
+    if run.mixed:
+        _say(line)
+        _say(f"(b4) make loadtest's mixed traffic, no faults, {run.gen.connections} connections "
+             "(bench/loadtest.py MIX), per round:")  # fmt: skip
+        for mixed in run.mixed:
+            _say(f"    {mixed.line()}")
     if db_floor:
         inserts = [r.rps for r in run.results.get("bare_insert", [])]
         share = db_floor["rps"] / statistics.median(inserts) if inserts else 0.0
