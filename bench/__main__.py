@@ -65,7 +65,6 @@ from bench.http import (
     ensure_wrk,
     env_float,
     env_int,
-    python_load,
 )
 from bench.platform import Platform, create_platform
 
@@ -236,21 +235,11 @@ class Clients:
 
 def _consent(base: str, lines: Sequence[Line]) -> None:
     """Every client consents through the API first (not timed)."""
-    policy = _check(httpx.get(f"{base}/api/v1/policy"), 200, "policy").json()
-    body = msgspec.json.encode(
-        {"policy_version": policy["version"], "purposes": policy["purposes"]}
-    ).decode()
-    started = time.perf_counter()
-    consents = asyncio.run(
-        python_load(
-            "consent", f"{base}/api/v1/me/consent", [(line[3], body) for line in lines],
-            total=len(lines), concurrency=32, method="POST", expect=(201,),
-        )
-    )  # fmt: skip
-    if consents.errors:
-        raise RuntimeError(f"consent failed {consents.errors} times: {consents.first_error}")
+    from bench.loadtest import consent
+
+    took = consent(base, [line[3] for line in lines])
     _say(f"  ({len(lines):,} Telegram users consented through POST /api/v1/me/consent "
-         f"in {time.perf_counter() - started:.1f} s, not timed)")  # fmt: skip
+         f"in {took:.1f} s, not timed)")  # fmt: skip
 
 
 class Bookings:

@@ -385,9 +385,10 @@ async def _python(base_url: str, lines: Sequence[str], seconds: float, connectio
     )  # fmt: skip
 
 
-def consent(base_url: str, bookers: Sequence[Booker]) -> float:
-    """Every client consents through POST /api/v1/me/consent (not timed); returns seconds."""
-    if not bookers:
+def consent(base_url: str, auths: Sequence[str]) -> float:
+    """Every client (its ``Authorization: tma …`` value) consents through
+    POST /api/v1/me/consent (not timed); returns seconds."""
+    if not auths:
         return 0.0
     policy = httpx.get(f"{base_url}/api/v1/policy", timeout=10)
     policy.raise_for_status()
@@ -398,8 +399,8 @@ def consent(base_url: str, bookers: Sequence[Booker]) -> float:
     started = time.perf_counter()
     done = asyncio.run(
         python_load(
-            "consent", f"{base_url}/api/v1/me/consent", [(b.auth, body) for b in bookers],
-            total=len(bookers), concurrency=32, method="POST", expect=(201,),
+            "consent", f"{base_url}/api/v1/me/consent", [(auth, body) for auth in auths],
+            total=len(auths), concurrency=32, method="POST", expect=(201,),
         )
     )  # fmt: skip
     if done.errors:
@@ -441,7 +442,7 @@ def mixed(
     # room for a faster run than expected: bookings left over are simply never sent
     count = int(max(expected_rps, 100.0) * seconds * 1.5) + 500
     bookers = clients.take(int(count * mix.get("book", 0.0)))
-    consent(base_url, bookers)
+    consent(base_url, [b.auth for b in bookers])
     lines = mixed_lines(platform, bookers, count, rng, mix)
     return run_lines(base_url, lines, seconds, connections, wrk, threads)
 
@@ -748,7 +749,7 @@ def main() -> int:
         count = int(max(phase_a.rps, 100.0) * fault_seconds * 1.5) + 500
         rng = random.Random()
         bookers = clients.take(int(count * MIX["book"]))
-        took = consent(base, bookers)
+        took = consent(base, [b.auth for b in bookers])
         _say(f"  ({len(bookers)} clients consented in {took:.1f} s, not timed)")
         lines = mixed_lines(platform, bookers, count, rng)
         shop = platform.shops[0]
