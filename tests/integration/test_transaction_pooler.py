@@ -23,6 +23,9 @@ from tests.factories import local_start, new_business
 from tests.support.pgbouncer import SKIP_REASON, Bouncer, pgbouncer_executable, private_pgbouncer
 
 CALLS = 400
+# what these tests prove is where statements go, not how long a crowd waits for a connection:
+# a generous wait, so a busy machine cannot turn the crowd into "no connection in time"
+WAIT_S = 60.0
 _TENANT = "SELECT coalesce(current_setting('app.business_id', true), '')"
 
 
@@ -43,7 +46,9 @@ async def _hot_path_calls(db: Database) -> list[Any]:
 
 
 async def test_hot_paths_through_pgbouncer_in_transaction_mode(database, bouncer) -> None:
-    pooled = Database(bouncer.url(database.app), Pools(hot_size=10, transaction_pooler=True))
+    pooled = Database(
+        bouncer.url(database.app), Pools(hot_size=10, timeout_s=WAIT_S, transaction_pooler=True)
+    )
     try:
         results = await _hot_path_calls(pooled)
     finally:
@@ -53,7 +58,7 @@ async def test_hot_paths_through_pgbouncer_in_transaction_mode(database, bouncer
 
 async def test_without_the_setting_prepared_statements_go_astray(database, bouncer) -> None:
     """The control: asyncpg's named statements (its default) meet servers that never saw them."""
-    plain = Database(bouncer.url(database.app), Pools(hot_size=10))
+    plain = Database(bouncer.url(database.app), Pools(hot_size=10, timeout_s=WAIT_S))
     try:
         results = await _hot_path_calls(plain)
     finally:
@@ -68,7 +73,8 @@ async def test_transactions_keep_their_tenant_and_leave_none_behind(
 ) -> None:
     businesses = [await new_business(owner_session) for _ in range(3)]
     pooled = Database(
-        bouncer.url(database.app), Pools(size=8, overflow=0, hot_size=4, transaction_pooler=True)
+        bouncer.url(database.app),
+        Pools(size=8, overflow=0, hot_size=4, timeout_s=WAIT_S, transaction_pooler=True),
     )
 
     async def one(i: int) -> tuple[str, str, str]:
@@ -106,7 +112,11 @@ async def _autocommit_writes(engine: AsyncEngine) -> list[Any]:
 
 async def test_sqlalchemy_autocommit_through_pgbouncer(database, bouncer) -> None:
     engine = make_engine(
-        bouncer.url(database.worker), pool_size=10, max_overflow=0, transaction_pooler=True
+        bouncer.url(database.worker),
+        pool_size=10,
+        max_overflow=0,
+        pool_timeout_s=WAIT_S,
+        transaction_pooler=True,
     )
     try:
         results = await _autocommit_writes(engine)
