@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | c
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint fmt bench loadtest landing lock catalogs messages browser redis pgbouncer conformance clean
+.PHONY: install run test lint fmt bench loadtest landing lock catalogs messages browser redis pgbouncer wrk conformance clean
 
 $(STAMP): requirements/dev.lock requirements/tools.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,35 +32,27 @@ messages: $(STAMP)
 run: install
 	$(BIN)/pozapisi run --host $(HOST) --port $(PORT)
 
-# Chromium for the browser tests: Debian's package (Playwright cannot download browsers here).
+# What the tests need beyond Python, from Debian's packages (tools/debian-package.sh installs
+# one when missing and we are root): Chromium for the browser tests (Playwright cannot download
+# browsers here); redis-server and pgbouncer, which the queue and scale-out tests start on
+# free loopback ports of their own (no system service is used); wrk, under which a test runs
+# make loadtest's request script.
 browser:
-	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "browser tests need Chromium: run 'sudo apt-get install chromium' (they are skipped until then)"; fi
+	@sh tools/debian-package.sh chromium "the browser tests" chromium chromium-browser
 
-# The Redis queue test starts its own redis-server on a free loopback port; no service is started.
 redis:
-	@if command -v redis-server >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian redis-server for the Redis queue test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	else echo "the Redis queue test needs redis-server: run 'sudo apt-get install redis-server' (it is skipped until then)"; fi
+	@sh tools/debian-package.sh redis-server "the Redis queue tests" redis-server
 
-# The PgBouncer tests start their own pgbouncer (transaction pooling) on a free loopback port, in
-# front of the test PostgreSQL (Debian's own pgbouncer service, where systemd starts it, is unused).
 pgbouncer:
-	@if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian pgbouncer for the scale-out test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
-	else echo "the PgBouncer tests need pgbouncer: run 'sudo apt-get install pgbouncer' (they are skipped until then)"; fi
+	@sh tools/debian-package.sh pgbouncer "the PgBouncer tests" pgbouncer
+
+wrk:
+	@sh tools/debian-package.sh wrk "the load test's wrk script test" wrk
 
 landing: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
 
-test: install browser redis pgbouncer landing
+test: install browser redis pgbouncer wrk landing
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python -m app.db.probe 127.0.0.1 5432)}"; \
 	echo "external PostgreSQL for tests: $${TEST_DATABASE_URL:-none (embedded server only)}"; \
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)

@@ -141,7 +141,7 @@ class _Echo:
 
 
 @pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="wrk is not installed (make loadtest installs it)"
+    shutil.which("wrk") is None, reason="wrk is not installed (make test installs it)"
 )
 def test_wrk_sends_each_booking_line_at_most_once_and_keeps_every_201() -> None:
     app = _Echo()
