@@ -65,6 +65,8 @@ from bench.http import (
     ensure_wrk,
     env_float,
     env_int,
+    loadavg,
+    say,
 )
 from bench.platform import Platform, create_platform
 
@@ -106,18 +108,6 @@ RATIOS = [
 
 def _on_sigterm(_signum: int, _frame: Any) -> NoReturn:
     raise KeyboardInterrupt  # run every finally: stop servers, drop the database
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg", encoding="utf-8") as handle:
-            return " ".join(handle.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _machine() -> str:
@@ -169,17 +159,48 @@ class Run:
         lines: Sequence[Line] | None = None,
     ) -> LoadResult:
         if warm and self.warmup > 0:
-            self.gen.measure(name, url, method=method, seconds=self.warmup, headers=headers,
-                             lines=lines)  # fmt: skip
-        result = self.gen.measure(name, url, method=method, headers=headers, lines=lines)
+            if lines:
+                _spread_load(self.gen, name, url, lines, self.warmup)
+            else:
+                self.gen.measure(name, url, method=method, seconds=self.warmup, headers=headers)
+        if lines:
+            result = _spread_load(self.gen, name, url, lines, self.gen.seconds)
+        else:
+            result = self.gen.measure(name, url, method=method, headers=headers)
         self.results.setdefault(key, []).append(result)
         note = ""
         if result.errors:
             note = f"  ({result.errors} errors: {result.first_error})"
         elif result.first_error:
             note = f"  (warning: {result.first_error})"
-        _say(f"  {name:<50} {result.rps:>9,.0f} req/s{note}")
+        say(f"  {name:<50} {result.rps:>9,.0f} req/s{note}")
         return result
+
+
+def _spread_load(gen: LoadGenerator, name: str, base: str, lines: Sequence[Line], seconds: float
+                 ) -> LoadResult:  # fmt: skip
+    """One measurement of requests to many addresses, through ``make loadtest``'s request file
+    and its wrk script (or its Python client without wrk): "book" lines are sent at most once,
+    the others again and again."""
+    from bench import loadtest
+
+    mixed = loadtest.run_lines(base, ["\t".join(line) for line in lines], seconds,
+                               gen.connections, gen.wrk, gen.threads)  # fmt: skip
+    ok = sum(n for code, n in mixed.statuses.items() if 200 <= code < 400)
+    sent = mixed.requests
+    first_error = mixed.sample
+    if all(line[0] == "book" for line in lines):
+        sent = mixed.bookings_sent
+        if sent < mixed.requests:  # every booking went out: the rest asked the bare address
+            ok = min(ok, sent)
+            first_error = f"all {len(lines)} bookings sent before the end; {first_error}"
+    socket_errors = sum(mixed.socket_errors.values())
+    return LoadResult(
+        name=name, ok=ok, errors=mixed.requests - ok + socket_errors, seconds=mixed.seconds,
+        p50_ms=mixed.p50_ms, p99_ms=mixed.p99_ms, tool=mixed.tool, sent=sent,
+        first_error=first_error if mixed.requests - ok + socket_errors else "",
+        statuses=dict(mixed.statuses),
+    )  # fmt: skip
 
 
 # the (path, master, service, start) of the index-th distinct free slot of a booking load
@@ -238,7 +259,7 @@ def _consent(base: str, lines: Sequence[Line]) -> None:
     from bench.loadtest import consent
 
     took = consent(base, [line[3] for line in lines])
-    _say(f"  ({len(lines):,} Telegram users consented through POST /api/v1/me/consent "
+    say(f"  ({len(lines):,} Telegram users consented through POST /api/v1/me/consent "
          f"in {took:.1f} s, not timed)")  # fmt: skip
 
 
@@ -269,7 +290,7 @@ class Bookings:
         headers = {"Authorization": sanity[3], "Content-Type": "application/json"}
         _check(httpx.post(base + sanity[2], content=sanity[5].encode(), headers=headers),
                201, "booking")  # fmt: skip
-        warm = gen.measure(f"{self.key} warm-up", base, lines=lines, seconds=probe_seconds)
+        warm = _spread_load(gen, f"{self.key} warm-up", base, lines, probe_seconds)
         if gen.wrk and not self.rate:
             # all used up: then the probe gives only a lower bound, so count every request sent
             used_up = warm.sent >= len(lines) - gen.threads
@@ -395,7 +416,7 @@ def _mixed(run: Run, app: Server, shops: Platform, clients: Clients) -> None:
                             run.gen.connections, wrk=run.gen.wrk, threads=run.gen.threads)  # fmt: skip
     clients.used = mixed_clients.used
     run.mixed.append(result)
-    _say(f"  {'app: mixed traffic (make loadtest), no faults':<50} {result.rps:>9,.0f} req/s"
+    say(f"  {'app: mixed traffic (make loadtest), no faults':<50} {result.rps:>9,.0f} req/s"
          f"  (p99 {result.p99_ms:.0f} ms; {result.line().split('; ', 1)[1]})")  # fmt: skip
 
 
@@ -428,9 +449,9 @@ def _http(
     spread_bookings = Bookings(run, Clients.of_platform(shops), "booking_spread",
                                f"app: POST booking, {len(shops.shops)} businesses")  # fmt: skip
     reads = _spread(shops)
-    _say(f"  load: {run.gen.description}; warm-up {run.warmup:g} s before each measurement")
+    say(f"  load: {run.gen.description}; warm-up {run.warmup:g} s before each measurement")
     for number in range(1, run.rounds + 1):
-        _say(f"  round {number}/{run.rounds}, load average {_loadavg()}")
+        say(f"  round {number}/{run.rounds}, load average {loadavg()}")
         with _serving(*bare_args, launcher, "/plain") as bare:
             if number == 1:
                 _check(httpx.get(bare.url + "/page"), 200, "bare page")
@@ -482,7 +503,7 @@ def _http(
                                  headers={**signed_in, "HX-Request": "true"})  # fmt: skip
             redrawn = sum(n for code, n in polled.statuses.items() if code != 204)
             if redrawn:  # wrk sends the one stamp: a quarter hour turned, or a write came
-                _say(f"  (warning: {redrawn} of the polls were answered other than 204)")
+                say(f"  (warning: {redrawn} of the polls were answered other than 204)")
             run.measure("poll_redraw", "app: GET /dashboard/calendar/live, changed (grid)",
                         live.poll_url(app.url, desk, ""),
                         headers={**signed_in, "HX-Request": "true"})  # fmt: skip
@@ -558,14 +579,14 @@ def _live_report(run: Run, line: str) -> None:
         return
     capacity = statistics.median(polls)
     load = LIVE_CALENDARS / LIVE_INTERVAL_S
-    _say(line)
-    _say(f"(b3) live updates: {LIVE_CALENDARS} open calendars polling every {LIVE_INTERVAL_S:g} s "
+    say(line)
+    say(f"(b3) live updates: {LIVE_CALENDARS} open calendars polling every {LIVE_INTERVAL_S:g} s "
          "(htmx; 204 while nothing changed)")  # fmt: skip
-    _say(f"    {load:,.0f} polls/s = {load / capacity:.2%} of the poll endpoint's capacity "
+    say(f"    {load:,.0f} polls/s = {load / capacity:.2%} of the poll endpoint's capacity "
          f"({capacity:,.0f} req/s at {run.gen.connections} connections, above)")  # fmt: skip
     polled = _ratios(run, "calendar_polled", "calendar")
     if polled:
-        _say(f"    day calendar while they poll: {statistics.median(polled):.2f} x its req/s alone")
+        say(f"    day calendar while they poll: {statistics.median(polled):.2f} x its req/s alone")
     sent = sum(s.sent for s in run.polls)
     if sent:
         answered = " ".join(
@@ -576,12 +597,12 @@ def _live_report(run: Run, line: str) -> None:
         p99 = latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)] if latencies else 0
         errors = sum(s.errors for s in run.polls)
         rate = statistics.median(s.rps for s in run.polls)
-        _say(f"    the pollers meanwhile: {rate:.1f} polls/s, answers {answered}, {errors} errors, "
+        say(f"    the pollers meanwhile: {rate:.1f} polls/s, answers {answered}, {errors} errors, "
              f"p99 {p99:.0f} ms (under the calendar's full load)")  # fmt: skip
     redraws = [r.rps for r in run.results.get("poll_redraw", [])]
     if redraws:
         burst = LIVE_CALENDARS / statistics.median(redraws)
-        _say(f"    a change redraws each open calendar once: {LIVE_CALENDARS} changed answers = "
+        say(f"    a change redraws each open calendar once: {LIVE_CALENDARS} changed answers = "
              f"{burst:.2f} s of the whole server (both workers) at the redraw's full rate")  # fmt: skip
 
 
@@ -594,37 +615,37 @@ def _report(
 ) -> None:
     width = 104
     line = "-" * width
-    _say("")
-    _say("=" * width)
-    _say("PoZapisi benchmark")
-    _say(f"machine: {_machine()}")
-    _say(f"date:    {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average now {_loadavg()}")
-    _say(setting)
-    _say(line)
+    say("")
+    say("=" * width)
+    say("PoZapisi benchmark")
+    say(f"machine: {_machine()}")
+    say(f"date:    {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average now {loadavg()}")
+    say(setting)
+    say(line)
     verdict = "ok" if float(slot["median_ms"]) < SLOT_TARGET_MS else "MISSED"
-    _say("(a) slot engine: 10 masters x 30 days, one find_slots call")
-    _say(f"    median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms ({slot['slots']} slots)"
+    say("(a) slot engine: 10 masters x 30 days, one find_slots call")
+    say(f"    median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms ({slot['slots']} slots)"
          f"    target: median < {SLOT_TARGET_MS:g} ms -> {verdict}")  # fmt: skip
     verdict = "ok" if float(clinic["median_ms"]) < CLINIC_TARGET_MS else "MISSED"
-    _say("    a clinic: 50 masters x 60 days, one find_slots call")
-    _say(f"    median {clinic['median_ms']} ms, p99 {clinic['p99_ms']} ms "
+    say("    a clinic: 50 masters x 60 days, one find_slots call")
+    say(f"    median {clinic['median_ms']} ms, p99 {clinic['p99_ms']} ms "
          f"({clinic['slots']} slots)    target: median < {CLINIC_TARGET_MS:g} ms -> {verdict}")  # fmt: skip
-    _say(line)
-    _say(f"(b) HTTP: {run.gen.description}; 2 uvicorn workers per server; 127.0.0.1")
+    say(line)
+    say(f"(b) HTTP: {run.gen.description}; 2 uvicorn workers per server; 127.0.0.1")
     rounds = max((len(v) for v in run.results.values()), default=0)
     if rounds > 1:
-        _say(f"    req/s: median of {rounds} rounds (range in brackets); latency: the middle "
+        say(f"    req/s: median of {rounds} rounds (range in brackets); latency: the middle "
              "(lower-middle) round")  # fmt: skip
-    _say(f"    {'endpoint':<50}{'req/s':>9}  {'range':<15}{'p50 ms':>8}{'p99 ms':>9}{'errors':>8}")
+    say(f"    {'endpoint':<50}{'req/s':>9}  {'range':<15}{'p50 ms':>8}{'p99 ms':>9}{'errors':>8}")
     for results in run.results.values():
         mid = _median_result(results)
         rates = [r.rps for r in results]
         span = f"[{min(rates):,.0f}-{max(rates):,.0f}]" if len(results) > 1 else ""
         errors = sum(r.errors for r in results)
-        _say(f"    {mid.name:<50}{statistics.median(rates):>9,.0f}  {span:<15}{mid.p50_ms:>8.1f}"
+        say(f"    {mid.name:<50}{statistics.median(rates):>9,.0f}  {span:<15}{mid.p50_ms:>8.1f}"
              f"{mid.p99_ms:>9.1f}{errors:>8}")  # fmt: skip
-    _say(line)
-    _say(f"    {'ratio (median of the per-round ratios)':<50}{'value':>9}  {'range':<15}"
+    say(line)
+    say(f"    {'ratio (median of the per-round ratios)':<50}{'value':>9}  {'range':<15}"
          f"{'target':>8}   verdict")  # fmt: skip
     for label, top, bottom, target in RATIOS:
         values = sorted(_ratios(run, top, bottom))
@@ -633,29 +654,29 @@ def _report(
         value = statistics.median(values)
         span = f"[{values[0]:.2f}-{values[-1]:.2f}]" if len(values) > 1 else ""
         if target is None:
-            _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'-':>8}")
+            say(f"    {label:<50}{value:>9.2f}  {span:<15}{'-':>8}")
         else:
             verdict = "ok" if value >= target else "MISSED"
-            _say(f"    {label:<50}{value:>9.2f}  {span:<15}{'>= ' + format(target, '.2f'):>8}"
+            say(f"    {label:<50}{value:>9.2f}  {span:<15}{'>= ' + format(target, '.2f'):>8}"
                  f"   {verdict}")  # fmt: skip
     _live_report(run, line)
     if run.mixed:
-        _say(line)
-        _say(f"(b4) make loadtest's mixed traffic, no faults, {run.gen.connections} connections "
+        say(line)
+        say(f"(b4) make loadtest's mixed traffic, no faults, {run.gen.connections} connections "
              "(bench/loadtest.py MIX), per round:")  # fmt: skip
         for mixed in run.mixed:
-            _say(f"    {mixed.line()}")
+            say(f"    {mixed.line()}")
     if db_floor:
         inserts = [r.rps for r in run.results.get("bare_insert", [])]
         share = db_floor["rps"] / statistics.median(inserts) if inserts else 0.0
-        _say(line)
-        _say("(b2) a booking's database work alone (bench/floor.py): its two statements from "
+        say(line)
+        say("(b2) a booking's database work alone (bench/floor.py): its two statements from "
              f"{run.gen.connections} asyncpg connections, no HTTP")  # fmt: skip
         used_up = " (all planned bookings used: a lower bound)" if db_floor["used_up"] else ""
-        _say(f"    {db_floor['rps']:,.0f} bookings/s, {int(db_floor['errors'])} errors{used_up}; "
+        say(f"    {db_floor['rps']:,.0f} bookings/s, {int(db_floor['errors'])} errors{used_up}; "
              f"{share:.2f} x the bare constrained insert: the most booking creation could "
              "reach with no app at all")  # fmt: skip
-    _say("=" * width)
+    say("=" * width)
 
 
 def main() -> int:
@@ -663,11 +684,11 @@ def main() -> int:
     seconds = env_float("BENCH_SECONDS", 10)
     warmup = env_float("BENCH_WARMUP", 2)
 
-    _say("(a) slot engine: bench.slots.run() …")
+    say("(a) slot engine: bench.slots.run() …")
     slot = slots.run(env_int("BENCH_SLOT_REPEATS", 200))
-    _say(f"  salon 10 x 30: median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms")
+    say(f"  salon 10 x 30: median {slot['median_ms']} ms, p99 {slot['p99_ms']} ms")
     clinic = slots.run(env_int("BENCH_SLOT_REPEATS", 200) // 2, slots.CLINIC)
-    _say(f"  clinic 50 x 60: median {clinic['median_ms']} ms, p99 {clinic['p99_ms']} ms")
+    say(f"  clinic 50 x 60: median {clinic['median_ms']} ms, p99 {clinic['p99_ms']} ms")
 
     wrk, note = ensure_wrk()
     gen = LoadGenerator(
@@ -679,32 +700,32 @@ def main() -> int:
         no_wrk_reason=note,
     )
     if not wrk:
-        _say(f"  NOTE: {gen.description}")
+        say(f"  NOTE: {gen.description}")
     run = Run(gen, warmup, max(1, env_int("BENCH_ROUNDS", 2)))
 
-    _say("(b) HTTP: preparing a fresh database …")
+    say("(b) HTTP: preparing a fresh database …")
     db = asyncio.run(fixtures.open_database())
     db_floor: dict[str, float] | None = None
     try:
-        _say(f"  database {db.name} on the {db.kind} PostgreSQL server")
+        say(f"  database {db.name} on the {db.kind} PostgreSQL server")
         asyncio.run(fixtures.create_bare_tables(db.owner))
         salon = asyncio.run(fixtures.create_salon(db.owner))
         wide = asyncio.run(fixtures.create_wide(db.owner))
         desk = asyncio.run(fixtures.create_calendar(db.owner, SECRET_KEY))
         started = time.perf_counter()
         shops = asyncio.run(create_platform(db.owner, SECRET_KEY, businesses=BUSINESSES))
-        _say(f"  platform: {len(shops.shops)} businesses, {shops.bookings:,} bookings seeded in "
+        say(f"  platform: {len(shops.shops)} businesses, {shops.bookings:,} bookings seeded in "
              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
         booked = _http(run, db, salon, wide, desk, shops)
-        _say("(b2) a booking's database work alone …")
+        say("(b2) a booking's database work alone …")
         db_floor = asyncio.run(
             floor.run(db, wide, booked.clients.used, seconds=seconds,
                       connections=gen.connections, expected_rps=booked.rate)
         )  # fmt: skip
-        _say(f"  {db_floor['rps']:,.0f} bookings/s")
+        say(f"  {db_floor['rps']:,.0f} bookings/s")
     finally:
         asyncio.run(db.close())
-        _say(f"  dropped database {db.name}")
+        say(f"  dropped database {db.name}")
 
     server = os.environ.get("BENCH_SERVER", "nodelay")
     setting = (
@@ -714,9 +735,9 @@ def main() -> int:
     _report(run, slot, clinic, setting, db_floor)
 
     try:
-        _say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
+        say("(c) notifications: 2 workers deliver outbox rows to a loopback Telegram stub …")
         notify = notifications.run()
-        _say(
+        say(
             f"    delivered {notify['notify_rows_per_s']:,.0f} rows/s; SAQ no-op jobs "
             f"{notify['saq_noop_jobs_per_s']:,.0f} jobs/s; ratio {notify['ratio']:.2f} "
             f"({notify['notify_rows']} rows, {notify['saq_noop_jobs']} jobs, {notify['database']} PostgreSQL)"
@@ -724,7 +745,7 @@ def main() -> int:
     finally:  # the pinned summary ends the output, also when (c) fails
         mixed_p99_ms = statistics.median(m.p99_ms for m in run.mixed) if run.mixed else None
         for target in _target_lines(run, clinic, mixed_p99_ms):
-            _say(target)
+            say(target)
     return 0
 
 

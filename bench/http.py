@@ -32,8 +32,8 @@ HOST = "127.0.0.1"
 # (Authorization header value, JSON body) of one POST
 PostRequest = tuple[str, str]
 # (kind, method, path, Authorization, Cookie, body) of one request of a measurement spread over
-# many addresses (many businesses); the last three may be empty (wrk_script.lua's six fields).
-# A "book" line is a booking and must be sent at most once; other lines may be sent again.
+# many addresses: a line of the request file bench/loadtest.lua reads (the last three may be
+# empty); a "book" line is sent at most once, others may be sent again
 Line = tuple[str, str, str, str, str, str]
 
 
@@ -53,6 +53,27 @@ class LoadResult:
     @property
     def rps(self) -> float:
         return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+
+def say(text: str) -> None:
+    """A line of the benchmark's progress or report, shown at once."""
+    print(text, flush=True)
+
+
+def loadavg() -> str:
+    """The machine's load average (1, 5, 15 minutes), for the record of a measurement."""
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def percentile_ms(latencies_s: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile of sorted latencies in seconds, in milliseconds (0 for none)."""
+    if not latencies_s:
+        return 0.0
+    return latencies_s[min(len(latencies_s) - 1, int(len(latencies_s) * p / 100))] * 1000
 
 
 def env_float(name: str, default: float) -> float:
@@ -229,27 +250,20 @@ class LoadGenerator:
         seconds: float | None = None,
         headers: dict[str, str] | None = None,
         connections: int | None = None,
-        lines: Sequence[Line] | None = None,
     ) -> LoadResult:
-        """One measurement: ``posts`` (each sent at most once), ``lines`` (requests to paths
-        under ``url``, cycled; "book" lines sent at most once) or a bodiless ``method``, with
+        """One measurement: ``posts`` (each sent at most once) or a bodiless ``method``, with
         ``headers`` on every request (a session cookie, say), from ``connections`` (default:
         the generator's)."""
         seconds = seconds or self.seconds
         connections = connections or self.connections
         if self.wrk:
-            return self._wrk(
-                name, url, posts, method, seconds, headers or {}, connections, lines or ()
-            )
-        total = self.fallback_requests
-        if posts or any(line[0] == "book" for line in lines or ()):
-            total = min(total, len(posts or lines or ()))
+            return self._wrk(name, url, posts, method, seconds, headers or {}, connections)
+        total = min(self.fallback_requests, len(posts)) if posts else self.fallback_requests
         if seconds < self.seconds:  # a warm-up
             total = max(50, total // 5)
         load = python_load(
-            name, url, posts, total=total, concurrency=connections, method=method,
-            headers=headers, lines=lines,
-        )  # fmt: skip
+            name, url, posts, total=total, concurrency=connections, method=method, headers=headers
+        )
         return asyncio.run(load)
 
     def _wrk(
@@ -261,7 +275,6 @@ class LoadGenerator:
         seconds: float,
         headers: dict[str, str],
         connections: int,
-        lines: Sequence[Line] = (),
     ) -> LoadResult:
         assert self.wrk is not None
         args = [
@@ -273,12 +286,12 @@ class LoadGenerator:
         args.append(url)
         requests_file = None
         try:
-            if posts or lines:
+            if posts:
                 with tempfile.NamedTemporaryFile(
                     "w", prefix="bench-posts-", suffix=".tsv", delete=False, encoding="utf-8"
                 ) as handle:
-                    for request in posts or lines:
-                        handle.write("\t".join(request) + "\n")
+                    for auth, body in posts:
+                        handle.write(f"{auth}\t{body}\n")
                 requests_file = handle.name
                 args += ["--", requests_file, str(self.threads)]
             elif method != "GET":
@@ -331,9 +344,8 @@ class LoadGenerator:
             if sample:
                 described.append(f"e.g. {sample.group(1)[:160]}")
             result.first_error = ", ".join(described)
-        once = posts or [line for line in lines if line[0] == "book"]
-        if once and sent > len(once) - self.threads:
-            reused = f"{sent} requests but only {len(once)} distinct bodies: some sent twice"
+        if posts and sent > len(posts) - self.threads:
+            reused = f"{sent} requests but only {len(posts)} distinct bodies: some sent twice"
             result.first_error = f"{result.first_error}; {reused}" if errors else reused
         return result
 
@@ -348,10 +360,9 @@ async def python_load(
     method: str = "GET",
     expect: tuple[int, ...] = (200, 201, 204),
     headers: dict[str, str] | None = None,
-    lines: Sequence[Line] | None = None,
 ) -> LoadResult:
-    """Send ``total`` requests (the POSTs in order, else the ``lines`` in turn, else bodiless
-    ``method`` requests, with ``headers``) with ``concurrency`` in flight."""
+    """Send ``total`` requests (the POSTs in order, else bodiless ``method`` requests, with
+    ``headers``) with ``concurrency`` in flight."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     ok = errors = 0
@@ -365,19 +376,7 @@ async def python_load(
             for index in next_index:
                 started = time.perf_counter()
                 try:
-                    if lines:
-                        _kind, verb, path, auth, cookie, body = lines[index % len(lines)]
-                        sent = {**(headers or {})}
-                        if auth:
-                            sent["Authorization"] = auth
-                        if cookie:
-                            sent["Cookie"] = cookie
-                        if body:
-                            sent["Content-Type"] = "application/json"
-                        response = await client.request(
-                            verb, url + path, content=body.encode() or None, headers=sent
-                        )
-                    elif posts:
+                    if posts:
                         auth, body = posts[index]
                         response = await client.post(
                             url,
@@ -402,13 +401,8 @@ async def python_load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     latencies.sort()
-
-    def pct(p: int) -> float:
-        if not latencies:
-            return 0.0
-        return latencies[min(len(latencies) - 1, len(latencies) * p // 100)] * 1000
-
     return LoadResult(
-        name=name, ok=ok, errors=errors, seconds=elapsed, p50_ms=pct(50), p99_ms=pct(99),
+        name=name, ok=ok, errors=errors, seconds=elapsed, p50_ms=percentile_ms(latencies, 50),
+        p99_ms=percentile_ms(latencies, 99),
         tool="python", sent=ok + errors, first_error=first_error, statuses=statuses,
     )  # fmt: skip

@@ -60,7 +60,16 @@ import asyncpg
 import httpx
 import msgspec
 
-from bench.http import Server, ensure_wrk, env_float, env_int, python_load
+from bench.http import (
+    Server,
+    ensure_wrk,
+    env_float,
+    env_int,
+    loadavg,
+    percentile_ms,
+    python_load,
+    say,
+)
 from bench.platform import Platform, create_platform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,18 +83,6 @@ PROBE_EVERY_S = 0.05
 WARMUP_S = 3.0
 NOTIFY_WAIT_S = 120.0  # only catches a hang
 P99_TARGET_MS = 150.0  # issue 17 item 2: mixed traffic at 50 connections, no faults
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg", encoding="utf-8") as handle:
-            return " ".join(handle.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 # ---- the requests -----------------------------------------------------------------------------
@@ -371,14 +368,10 @@ async def _python(base_url: str, lines: Sequence[str], seconds: float, connectio
         elapsed = time.perf_counter() - started
     latencies.sort()
 
-    def pct(p: float) -> float:
-        if not latencies:
-            return 0.0
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] * 1000
-
     return Mixed(
         tool="python", connections=connections, requests=len(latencies), seconds=elapsed,
-        p50_ms=pct(50), p99_ms=pct(99), max_ms=pct(100), statuses=dict(statuses),
+        p50_ms=percentile_ms(latencies, 50), p99_ms=percentile_ms(latencies, 99),
+        max_ms=percentile_ms(latencies, 100), statuses=dict(statuses),
         socket_errors=dict(errors), acknowledged=acknowledged,
         bookings_sent=sum(1 for p in parsed[:position] if p[0] == "book"), passes=passes,
         sample=sample, failed_by_second=dict(failed),
@@ -686,8 +679,8 @@ def main() -> int:
     lease = env_float("LOADTEST_LEASE_SECONDS", 20)
     wrk, note = ensure_wrk()
     tool = f"wrk -t{threads} -c{connections}" if wrk else f"Python client ({note})"
-    _say(f"make loadtest: {businesses} businesses, {connections} connections, {tool}; "
-         f"load average {_loadavg()}")  # fmt: skip
+    say(f"make loadtest: {businesses} businesses, {connections} connections, {tool}; "
+         f"load average {loadavg()}")  # fmt: skip
     started_all = time.monotonic()
 
     def clock() -> str:
@@ -701,10 +694,10 @@ def main() -> int:
     failed: list[str] = []
     try:
         assert db.embedded is not None
-        _say(f"  embedded PostgreSQL in {db.embedded.root}, database {db.name}")
+        say(f"  embedded PostgreSQL in {db.embedded.root}, database {db.name}")
         seeded = time.monotonic()
         platform = asyncio.run(create_platform(db.owner, SECRET_KEY, businesses=businesses))
-        _say(f"  seeded {len(platform.shops)} businesses, {platform.bookings:,} bookings in "
+        say(f"  seeded {len(platform.shops)} businesses, {platform.bookings:,} bookings in "
              f"{time.monotonic() - seeded:.1f} s")  # fmt: skip
         base_env = {
             k: v for k, v in os.environ.items()
@@ -726,23 +719,23 @@ def main() -> int:
                         {**env, "DATABASE_APP_URL": db.app})  # fmt: skip
         server.start("/healthz")
         base = server.url
-        _say(f"  ({clock()}) app on {base} (uvicorn, 2 workers), 2 `pozapisi worker` processes, "
+        say(f"  ({clock()}) app on {base} (uvicorn, 2 workers), 2 `pozapisi worker` processes, "
              f"Telegram stub on {stub.telegram_url.split('/bot')[0]}")  # fmt: skip
         clients = Clients(platform)
 
         each = env_float("LOADTEST_EACH", 0)
         if each:
-            _say(f"(0) each kind of read alone, {each:g} s each (LOADTEST_EACH) …")
+            say(f"(0) each kind of read alone, {each:g} s each (LOADTEST_EACH) …")
             for kind in ("availability", "page", "calendar"):
                 alone = read_lines(platform, random.Random(), 20_000, {kind: 1.0})
-                _say(f"  {kind}: {run_lines(base, alone, each, connections, wrk, threads).line()}")
-        _say(f"(A) ({clock()}) mixed traffic, no faults, {seconds:g} s …")
+                say(f"  {kind}: {run_lines(base, alone, each, connections, wrk, threads).line()}")
+        say(f"(A) ({clock()}) mixed traffic, no faults, {seconds:g} s …")
         phase_a = mixed(base, platform, clients, seconds, connections, wrk=wrk, threads=threads)
-        _say(f"  {phase_a.line()}")
-        _say(f"  bookings: {phase_a.count(201)} acknowledged (201) of {phase_a.bookings_sent} "
+        say(f"  {phase_a.line()}")
+        say(f"  bookings: {phase_a.count(201)} acknowledged (201) of {phase_a.bookings_sent} "
              "sent at most once each")  # fmt: skip
 
-        _say(
+        say(
             f"(B) ({clock()}) the same traffic for {fault_seconds:g} s: the PostgreSQL server restarts at "
             f"{fault_seconds / 3:.0f} s, a worker is killed at {2 * fault_seconds / 3:.0f} s …"
         )
@@ -750,7 +743,7 @@ def main() -> int:
         rng = random.Random()
         bookers = clients.take(int(count * MIX["book"]))
         took = consent(base, [b.auth for b in bookers])
-        _say(f"  ({len(bookers)} clients consented in {took:.1f} s, not timed)")
+        say(f"  ({len(bookers)} clients consented in {took:.1f} s, not timed)")
         lines = mixed_lines(platform, bookers, count, rng)
         shop = platform.shops[0]
         probe_url = (f"{base}/api/v1/businesses/{shop.slug}/availability?"
@@ -767,22 +760,22 @@ def main() -> int:
             chaos.join(timeout=60)
             time.sleep(0.5)
         first, steady, probed = prober.recovery(faults.restart_at)
-        _say(f"  {phase_b.line()}")
-        _say(f"  bookings: {phase_b.count(201)} acknowledged (201) of {phase_b.bookings_sent} "
+        say(f"  {phase_b.line()}")
+        say(f"  bookings: {phase_b.count(201)} acknowledged (201) of {phase_b.bookings_sent} "
              f"sent; 503 answers {phase_b.count(503)}")  # fmt: skip
         if faults.error:
             failed.append(f"the faults were not made: {faults.error}")
         else:
             shown = " ".join(f"{c}={n}" for c, n in sorted(probed.items()))
-            _say(f"  restart: pg_ctl restart -m fast took {faults.restart_s:.2f} s; first 2xx "
+            say(f"  restart: pg_ctl restart -m fast took {faults.restart_s:.2f} s; first 2xx "
                  f"{first if first is None else f'{first:.2f}'} s after it began, steady 2xx "
                  f"after {steady if steady is None else f'{steady:.2f}'} s "
                  f"(probe every {PROBE_EVERY_S * 1000:.0f} ms: {shown})")  # fmt: skip
             span = phase_b.failed_between(faults.restart_wall)
             if span:
-                _say(f"  the load's 5xx answers fell in the whole seconds from {span[0]:+.1f} s to "
+                say(f"  the load's 5xx answers fell in the whole seconds from {span[0]:+.1f} s to "
                      f"{span[1]:+.1f} s of the restart's start")  # fmt: skip
-            _say(
+            say(
                 f"  worker killed (SIGKILL) at {faults.killed_at - started:.1f} s and a new one "
                 f"started; workers alive after the restart: {faults.workers_after_restart} of 2"
             )
@@ -792,28 +785,28 @@ def main() -> int:
         if alive < 2:
             failed.append(f"only {alive} worker processes alive at the end:\n{workers.tail()}")
 
-        _say(f"(C) ({clock()}) afterwards …")
+        say(f"(C) ({clock()}) afterwards …")
         acknowledged = phase_a.acknowledged + phase_b.acknowledged
         lost = asyncio.run(lost_bookings(db.owner, acknowledged))
-        _say(f"  acknowledged bookings missing from the database: {len(lost.missing)} of "
+        say(f"  acknowledged bookings missing from the database: {len(lost.missing)} of "
              f"{len(acknowledged)} (their statuses now: {dict(lost.statuses)})")  # fmt: skip
         if len(acknowledged) != phase_a.count(201) + phase_b.count(201):
             failed.append("a 201 answer's body was not kept")
         if lost.missing:
             failed.append(f"{len(lost.missing)} acknowledged bookings lost: {lost.missing[:10]}")
         errors_5xx = phase_a.server_errors + phase_b.server_errors
-        _say(f"  answers of 500: {phase_a.count(500) + phase_b.count(500)}; other 5xx but 503: "
+        say(f"  answers of 500: {phase_a.count(500) + phase_b.count(500)}; other 5xx but 503: "
              f"{errors_5xx - phase_a.count(500) - phase_b.count(500)}")  # fmt: skip
         if errors_5xx:
             failed.append(
                 f"{errors_5xx} answers 5xx other than 503: {phase_a.sample or phase_b.sample}"
             )
             logged = [line for line in server.tail(10**6).splitlines() if '"level":"error"' in line]
-            _say(f"  the app logged {len(logged)} errors; the first and the last:")
+            say(f"  the app logged {len(logged)} errors; the first and the last:")
             for line in logged[:1] + logged[-1:]:
-                _say(f"    {line[:3000]}")
+                say(f"    {line[:3000]}")
         delivered = deliveries(db.owner, acknowledged, stub)
-        _say(f"  notifications queued for now by the acknowledged bookings: {delivered.rows} "
+        say(f"  notifications queued for now by the acknowledged bookings: {delivered.rows} "
              f"rows, {delivered.sent} sent, other {dict(delivered.other)}; to the "
              f"{delivered.clients} clients: exactly once for {delivered.once}, never arrived "
              f"{delivered.missing}, arrived twice {delivered.repeated} (counted on their rows "
@@ -821,7 +814,7 @@ def main() -> int:
         if delivered.missing or delivered.other:
             failed.append("a notification of an acknowledged booking was not delivered")
         target = "met" if phase_a.p99_ms <= P99_TARGET_MS else "missed"
-        _say(f"TARGET loadtest_p99_ms {phase_a.p99_ms:.0f} {P99_TARGET_MS:.0f} {target}")
+        say(f"TARGET loadtest_p99_ms {phase_a.p99_ms:.0f} {P99_TARGET_MS:.0f} {target}")
     finally:
         if server is not None:
             server.stop()
@@ -829,13 +822,13 @@ def main() -> int:
             workers.stop()
         stub.stop()
         asyncio.run(db.close())
-    _say(
+    say(
         f"  stopped the app, the workers and the stub; removed the embedded server "
-        f"({time.monotonic() - started_all:.0f} s in all, load average {_loadavg()})"
+        f"({time.monotonic() - started_all:.0f} s in all, load average {loadavg()})"
     )
     for problem in failed:
-        _say(f"FAILED: {problem}")
-    _say("loadtest: " + ("FAILED" if failed else "ok: 0 acknowledged bookings lost, 0 answers 500"))
+        say(f"FAILED: {problem}")
+    say("loadtest: " + ("FAILED" if failed else "ok: 0 acknowledged bookings lost, 0 answers 500"))
     return 1 if failed else 0
 
 

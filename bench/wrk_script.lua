@@ -2,13 +2,10 @@
 --
 -- Arguments (after `--`): [requests_file|""] [threads] [method]
 -- Without a file every request is the same bodiless request to the URL (GET unless a method is
--- given). With one, each line is either
---   "<Authorization header value>\t<JSON body>": a POST to the URL, or
---   "<kind>\t<method>\t<path>\t<Authorization>\t<Cookie>\t<body>" (any of the last three may
---   be empty): that request, so one measurement may spread over many businesses' addresses;
--- thread k of n takes lines k, k+n, k+2n, ... and cycles through them (for POSTs the benchmark
--- writes more lines than a run can use, so none is sent twice). Responses are counted by
--- status, with one error body kept.
+-- given). With one, each line is
+-- "<Authorization header value>\t<JSON body>" and becomes a POST; thread k of n takes lines
+-- k, k+n, k+2n, ... and cycles through them (the benchmark writes more lines than a run can
+-- use, so no line is sent twice). Responses are counted by status, with one error body kept.
 -- done() prints machine-readable lines for the benchmark.
 
 local made = 0
@@ -31,20 +28,6 @@ function response(status, headers, body)
 end
 
 local auths, bodies, count, index = {}, {}, 0, 1
-local formatted = {} -- the six-field lines, formatted once
-
-local function split(line)
-  local fields, start = {}, 1
-  while true do
-    local tab = line:find("\t", start, true)
-    if tab == nil then
-      table.insert(fields, line:sub(start))
-      return fields
-    end
-    table.insert(fields, line:sub(start, tab - 1))
-    start = tab + 1
-  end
-end
 
 function init(args)
   local path = args[1]
@@ -58,19 +41,10 @@ function init(args)
   local line_no = 0
   for line in io.lines(path) do
     if line_no % threads == tid then
-      local f = split(line)
+      local tab = line:find("\t", 1, true)
       count = count + 1
-      if #f >= 6 then
-        local headers = {}
-        if f[4] ~= "" then headers["Authorization"] = f[4] end
-        if f[5] ~= "" then headers["Cookie"] = f[5] end
-        local body = f[6]
-        if body == "" then body = nil else headers["Content-Type"] = "application/json" end
-        formatted[count] = wrk.format(f[2], f[3], headers, body)
-      else
-        auths[count] = f[1]
-        bodies[count] = f[2]
-      end
+      auths[count] = line:sub(1, tab - 1)
+      bodies[count] = line:sub(tab + 1)
     end
     line_no = line_no + 1
   end
@@ -84,9 +58,6 @@ function request()
   index = index + 1
   if index > count then
     index = 1
-  end
-  if formatted[i] ~= nil then
-    return formatted[i]
   end
   return wrk.format(
     "POST",
